@@ -1,0 +1,45 @@
+# `make demo` and `make test` each create .venv when it is missing, install torch first (pinned;
+# set TORCH_SPEC / TORCH_PIP_ARGS for another build, e.g. a CUDA wheel index), then the suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+EXTRAS ?= dev,postgres,diffusion
+PY := $(VENV)/bin/python
+DEMO_OUT ?= demo-out
+PYTEST_ARGS ?=
+
+# Offline Hugging Face and caches inside the project, never in the home directory.
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HOME := $(CURDIR)/.cache/hf
+export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
+export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/forget demo --out $(DEMO_OUT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check forget audits guardrails tests bench
+
+bench: $(VENV)/.installed
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache $(DEMO_OUT)

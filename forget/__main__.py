@@ -1,0 +1,3 @@
+from forget.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""The ``forget`` command line: assembles the command groups and maps errors to exit codes.
+
+Exit codes: 0 success; 1 a check failed (audit fail, ledger broken); 2 bad input or
+environment (a ``ForgetError``); 3 inconclusive (audits). Heavy libraries are imported
+inside commands so ``forget --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer._click import exceptions as click_exc  # typer >= 0.24 vendors click
+
+from forget._env import configure_offline
+from forget.commands import data
+from forget.commands._common import err_console
+from forget.errors import ForgetError
+
+app = typer.Typer(
+    name="forget",
+    help="Right-to-be-forgotten for language models: requests, unlearning, audits, certificates.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script; errors become one plain line and an exit code."""
+    configure_offline()
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except click_exc.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except ForgetError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Command groups of the ``forget`` command line; ``forget/cli.py`` assembles them."""

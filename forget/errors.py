@@ -1,0 +1,51 @@
+"""The suite's error hierarchy.
+
+Every error the suite raises on bad input or a bad environment is a ``ForgetError``. Each
+subclass also inherits the builtin it resembles, so ``except ValueError`` in user code still
+works. Messages name the bad value (never personal data) and say how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class ForgetError(Exception):
+    """Root of every error raised by the ``forget`` package."""
+
+    def __str__(self) -> str:  # KeyError would otherwise print the message in quotes
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class InvalidInputError(ForgetError, ValueError):
+    """A value given by the user is malformed or out of range."""
+
+
+class DataNotFoundError(ForgetError, FileNotFoundError):
+    """A data directory or one of its files is missing."""
+
+
+class MalformedDataError(ForgetError, ValueError):
+    """A data file exists but cannot be parsed or fails validation."""
+
+
+class ModelNotFoundError(ForgetError, FileNotFoundError):
+    """A model directory is missing or holds no loadable model."""
+
+
+class UnknownNameError(ForgetError, KeyError):
+    """A name looked up in a registry is not registered."""
+
+
+class UnknownMethodError(UnknownNameError):
+    """An unlearning method name is not registered."""
+
+
+class DuplicateNameError(ForgetError, ValueError):
+    """A name is registered twice in the same registry."""
+
+
+class UnknownSubjectError(ForgetError, KeyError):
+    """A subject id is not present in the data."""
+
+
+class RegistryError(ForgetError, RuntimeError):
+    """The model registry is unreadable or inconsistent."""
