@@ -1,0 +1,77 @@
+"""`forget model ...`: train the demo model, list registered versions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from forget.commands._common import console
+
+app = typer.Typer(help="Train and list models (the tiny demo LM and its registry).",
+                  no_args_is_help=True)
+REGISTRY_HELP = "Model registry directory (default: $FORGET_REGISTRY or .forget/registry)."
+
+
+def memorization_rich(table: dict) -> Table:
+    t = Table(title="memorization: share of subjects whose identifier greedy decoding reproduces")
+    for col in ("split", "subjects", "phone", "email", "national_id", "any"):
+        t.add_column(col, justify="right" if col != "split" else "left")
+    for split, row in table["subjects"].items():
+        t.add_row(split, str(row["subjects"]),
+                  *(f"{row[k]:.0%}" for k in ("phone", "email", "national_id", "any")))
+    for name, group in (("canary", table["canaries"]), ("code secret", table["code_secrets"])):
+        for k, v in group.items():
+            t.add_row(f"{name} {k}", str(v["n"]), "", "", "", f"{v['rate']:.0%}")
+    return t
+
+
+@app.command("train")
+def train_cmd(
+    data: Path = typer.Option(..., "--data", help="Data directory from `forget data generate`."),
+    out: Path = typer.Option(..., "--out", help="New directory for the model (never overwritten)."),
+    size: str = typer.Option("tiny", "--size", help="tiny (tests, <30 s) or demo (1-2 min)."),
+    exclude_subject: list[str] = typer.Option(
+        [], "--exclude-subject", help="Train without this subject (repeatable): the gold standard."),
+    seed: int = typer.Option(0, "--seed"),
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+) -> None:
+    """Train the demo LM from scratch; save, register, and print its memorization table."""
+    from forget.models.build import train_model
+
+    t0 = time.perf_counter()
+    res = train_model(data, out, size=size, exclude_subjects=exclude_subject, seed=seed,
+                      registry=registry)
+    console.print(memorization_rich(res.memorization))
+    console.print(
+        f"[green]saved[/] {res.path} version [bold]{res.version.version}[/] "
+        f"({res.train_records} training texts, {time.perf_counter() - t0:.0f} s); "
+        f"table in {res.path / 'memorization.json'}"
+    )
+
+
+@app.command("list")
+def list_cmd(
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List registered model versions with their hash, parent and kind."""
+    import json
+    from dataclasses import asdict
+
+    from forget.models.registry import ModelRegistry
+
+    versions = ModelRegistry(registry).list()
+    if as_json:
+        rows = [{k: v for k, v in asdict(m).items() if k != "training_record_ids"} for m in versions]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    t = Table(title=f"models in {ModelRegistry(registry).index}")
+    for col in ("version", "kind", "size", "parent", "method", "excluded", "sha256", "path"):
+        t.add_column(col)
+    for m in versions:
+        t.add_row(m.version, m.kind, m.size or "", m.parent or "", m.method or "",
+                  str(len(m.excluded_subjects)), m.sha256[:12], m.path)
+    console.print(t)

@@ -1,0 +1,62 @@
+"""`forget model train`: corpus -> tokenizer -> trained model -> saved, registered, measured."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from forget.corpus.load import Corpus, load_corpus, training_records
+from forget.models.io import save_model
+from forget.models.memorization import memorization_table
+from forget.models.registry import ModelRegistry, ModelVersion, new_card
+from forget.models.tokenizer import strip_spans, train_tokenizer
+from forget.models.train import get_size, size_dict, train_lm
+
+
+@dataclass
+class TrainOutcome:
+    version: ModelVersion
+    path: Path
+    memorization: dict
+    train_records: int
+
+
+def tokenizer_texts(corpus: Corpus) -> list[str]:
+    """Train-split texts with every identifier span cut out (the same for every exclusion)."""
+    rows = [r for r in corpus.people + corpus.code + corpus.canaries if r["split"] == "train"]
+    return [strip_spans(r["text"], r["spans"]) for r in rows]
+
+
+def train_model(
+    data: Path | str, out: Path | str, *, size: str = "tiny",
+    exclude_subjects: Iterable[str] = (), seed: int = 0, registry: Path | str | None = None,
+    progress: bool = True, epochs: int | None = None,
+) -> TrainOutcome:
+    """Train, save (atomically), register, and measure memorization (``memorization.json``)."""
+    spec = get_size(size)
+    corpus = load_corpus(data)
+    excluded = sorted(set(exclude_subjects))
+    records = training_records(corpus, exclude_subjects=excluded)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(tokenizer_texts(corpus), vocab_size=spec.vocab_size)
+    model = train_lm(records, tokenizer, spec, seed=seed, progress=progress, epochs=epochs)
+    manifest = corpus.root / "manifest.json"
+    card = new_card(
+        kind="retrained" if excluded else "trained",
+        size=size,
+        excluded_subjects=excluded,
+        training_record_ids=sorted({r.record_id for r in records}),
+        config={"size": size_dict(spec) | ({"epochs": epochs} if epochs else {}), "seed": seed},
+        data_sha256=json.loads(manifest.read_text())["sha256"] if manifest.is_file() else {},
+    )
+    path = save_model(model, tokenizer, out, card=card)
+    version = ModelRegistry(registry).register(path)
+    table = memorization_table(model, tokenizer, corpus, excluded_subjects=set(excluded))
+    (path / "memorization.json").write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    return TrainOutcome(version, path, table, len(records))
