@@ -13,7 +13,7 @@ import typer
 from typer._click import exceptions as click_exc  # typer >= 0.24 vendors click
 
 from forget._env import configure_offline
-from forget.commands import data
+from forget.commands import data, guard
 from forget.commands._common import err_console
 from forget.errors import ForgetError
 
@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(guard.app, name="guard")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,3 +34,7 @@ class IndexNotFoundError(GuardrailError, FileNotFoundError):
 
 class PolicyError(GuardrailError, ValueError):
     """A policy names an unknown action or an invalid threshold."""
+
+
+class UnsupportedStreamerError(GuardrailError, TypeError):
+    """A streamer that does not emit text (no ``on_finalized_text``) cannot be filtered."""
