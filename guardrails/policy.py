@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from guardrails.errors import PolicyError
 
@@ -12,7 +12,7 @@ FORGOTTEN = "FORGOTTEN_SUBJECT"
 """Entity kind of a match of the forgotten-subject index."""
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What to do with a finding."""
 
     BLOCK = "block"  # withhold the whole answer (a stream stops there)
