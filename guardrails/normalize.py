@@ -87,8 +87,15 @@ class Normalized:
     ends: tuple[int, ...]
 
     def span(self, i: int, j: int) -> tuple[int, int]:
-        """Original span of the normalised span ``[i, j)`` (``j > i``)."""
-        return self.starts[i], self.ends[j - 1]
+        """Original span of the normalised span ``[i, j)`` (``j > i``).
+
+        The span runs on over combining marks that followed its last character (they were
+        dropped from the normalised text but belong to that character).
+        """
+        end = self.ends[j - 1]
+        while end < len(self.original) and unicodedata.category(self.original[end])[0] == "M":
+            end += 1
+        return self.starts[i], end
 
 
 def normalize(text: str) -> Normalized:

@@ -60,12 +60,12 @@ def email_forms(email: str) -> set[str]:
     norm = fold(email).strip()
     local, at, domain = norm.rpartition("@")
     if not at or not local or not domain:
-        return _require(_keep({compact(email)}), "email")
+        return _require(_keep({compact(email)}, MIN_FORM_LENGTH + 1), "email")
     c_local, c_domain = compact(local), compact(domain)
     spelled = "dot".join(map(compact, local.split("."))) + "at" + "dot".join(
         map(compact, domain.split("."))
     )
-    return _require(_keep({f"{c_local}@{c_domain}", spelled}), "email")
+    return _require(_keep({f"{c_local}@{c_domain}", spelled}, MIN_FORM_LENGTH + 1), "email")
 
 
 def phone_forms(phone: str, *, region: str = "US") -> set[str]:
