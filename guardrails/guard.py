@@ -29,8 +29,10 @@ _LABEL = rf"(?:{_SPACED}|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)"
 _AT = r"(?P<at> ?@ ?| ?[(\[{<] ?at ?[)\]}>] ?| at )"
 _DOT = r"(?: ?\. ?| ?[(\[{<] ?dot ?[)\]}>] ?| dot )"
 _TLD = r"(?:[a-z](?: [a-z])+|[a-z]{2,24})"
+_SEGMENT = rf"(?:{_SPACED}|{_LOCAL})"
 _OBF_EMAIL = re.compile(
-    rf"(?<![a-z0-9@._%+-])(?:{_SPACED}|{_LOCAL}){_AT}(?:{_LABEL}{_DOT})+{_TLD}(?![a-z0-9])"
+    rf"(?<![a-z0-9@._%+-]){_SEGMENT}(?:{_DOT}{_SEGMENT})*{_AT}(?:{_LABEL}{_DOT})+{_TLD}"
+    r"(?![a-z0-9])"
 )
 _OBF_HINT = re.compile(r"@|\bat\b")
 _PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -137,14 +139,17 @@ class Guard:
 
     def _obfuscated_emails(self, norm: Normalized) -> list[Finding]:
         out = []
-        for m in _OBF_EMAIL.finditer(norm.text):
+        pos = 0
+        while m := _OBF_EMAIL.search(norm.text, pos):
+            # "look at example.com" reads like an email with a bare "at": too weak alone,
+            # and the real address may start after that "at" ("me at a n n @ x . org").
+            weak = m.group("at") == " at " and " dot " not in m.group()
+            pos = m.end("at") if weak else m.end()
             start, end = norm.span(m.start(), m.end())
             original = norm.original[start:end]
             if _PLAIN_EMAIL.fullmatch(original):
                 continue  # an ordinary email: Presidio's EmailRecognizer reports it
-            plain_at = m.group("at") == " at "
-            # "look at example.com" reads like an email with a bare "at": too weak alone.
-            score = 0.35 if plain_at and " dot " not in m.group() else 0.85
+            score = 0.35 if weak else 0.85
             out.append(self._finding("EMAIL_ADDRESS", start, end, score, OBFUSCATED_EMAIL,
                                      steps_used(original),
                                      "email written with spaces, at/dot words or look-alikes"))
