@@ -174,6 +174,8 @@ class Guard:
     def _redact(self, text: str, findings: list[Finding]) -> str:
         if not findings:
             return text
+        if not self.use_presidio:  # importing Presidio costs seconds (it imports transformers)
+            return replace_spans(text, merge_spans(findings), self.policy.placeholder)
         from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
         from guardrails.presidio import build_anonymizer
@@ -184,6 +186,16 @@ class Guard:
             "replace", {"new_value": self.policy.placeholder.format(entity=f.entity)})
             for f in merged}
         return build_anonymizer().anonymize(text, results, operators).text
+
+
+def replace_spans(text: str, spans: list[Finding], placeholder: str) -> str:
+    """Replace non-overlapping, sorted spans with ``placeholder.format(entity=...)``."""
+    out, pos = [], 0
+    for f in spans:
+        out += [text[pos:f.start], placeholder.format(entity=f.entity)]
+        pos = f.end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def merge_spans(findings: list[Finding]) -> list[Finding]:

@@ -62,6 +62,11 @@ class StreamFilter:
         return self._pending
 
     @property
+    def released(self) -> int:
+        """How many original characters have been decided (shown redacted or as they are)."""
+        return self._released
+
+    @property
     def findings(self) -> list[Finding]:
         """Findings so far, with offsets into the whole stream."""
         return list(self._findings)

@@ -106,3 +106,11 @@ def test_false_positive_rate_on_other_people(index_guard, others) -> None:
 
 def test_no_forgotten_match_without_index() -> None:
     assert all(f.entity != FORGOTTEN for f in Guard(use_presidio=False).analyze("John Smith"))
+
+
+def test_builtin_and_presidio_redaction_agree(index, people) -> None:
+    text = f"{people[4].name} wrote from {people[4].email.upper()}; call {people[4].phone}."
+    with_presidio = Guard(index)
+    findings = [f for f in with_presidio.analyze(text) if f.action is Action.REDACT]
+    builtin = Guard(index, use_presidio=False)
+    assert builtin._redact(text, findings) == with_presidio._redact(text, findings)
