@@ -3,7 +3,8 @@
 ``add`` folds each identifier into its compact forms (:mod:`guardrails.variants`) and keeps
 only ``HMAC-SHA256(key, form)`` truncated to 128 bits. ``find`` folds the text the same way,
 enumerates candidate windows of consecutive atoms (:func:`guardrails.normalize.atoms`) whose
-compact length is one the index holds, hashes each and looks it up. Whoever holds the file but
+compact length is one the index holds and whose first characters pass a keyed pre-filter,
+hashes each and looks it up. Whoever holds the file but
 not the key learns only how many forms there are and their lengths; with the key an attacker
 can test guesses, so the key is kept apart from the file (``--key-file`` or an environment
 variable in the command line).
@@ -37,6 +38,14 @@ MIN_KEY_BYTES = 16
 # two atoms of one identifier: " [dot] " is 7. A longer run ends any identifier.
 GAP = 8
 _DOMAIN = b"forget-suite/guard-index/v1\x00"
+_PREFIX_DOMAIN = b"forget-suite/guard-index/prefix\x00"
+# Pre-filter: a 16-bit keyed tag (BLAKE2s under a key derived from the index key) of the first
+# 6 characters of each form (of the whole form when shorter). A window of 6+ characters whose first 6 have no
+# stored tag is dropped before its full HMAC is computed (fewer than 1 in 100 pass with a few
+# hundred forms), which keeps lookups cheap. 65,536 tags over ~2 billion possible prefixes:
+# even with the key, a tag says little about a prefix; without it, nothing.
+PREFIX_CHARS = 6
+TAG_BITS = 16
 _KEY_CHECK = b"forget-suite/guard-index/key-check"
 _REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -107,6 +116,8 @@ class ForgottenIndex:
                 "make one with ForgottenIndex.generate_key()"
             )
         self._hmac = hmac.new(bytes(key), _DOMAIN, hashlib.sha256)
+        self._prefix_key = hmac.new(bytes(key), _PREFIX_DOMAIN, hashlib.sha256).digest()
+        self._tags: set[int] = set()
         self._check = hmac.new(bytes(key), _KEY_CHECK, hashlib.sha256).hexdigest()[:16]
         self._entries: dict[bytes, set[tuple[str, str]]] = {}
         self._lengths: set[int] = set()
@@ -121,6 +132,10 @@ class ForgottenIndex:
         h = self._hmac.copy()
         h.update(form.encode("utf-8"))
         return h.digest()[:16]
+
+    def _tag(self, prefix: str) -> int:
+        d = hashlib.blake2s(prefix.encode("utf-8"), key=self._prefix_key, digest_size=4).digest()
+        return int.from_bytes(d, "big") >> (32 - TAG_BITS)
 
     @property
     def max_len(self) -> int:
@@ -160,6 +175,7 @@ class ForgottenIndex:
         for kind, form in forms:
             self._entries.setdefault(self._digest(form), set()).add((kind, ref))
             self._lengths.add(len(form))
+            self._tags.add(self._tag(form[:PREFIX_CHARS]))  # short forms: the whole form
         self._refs.add(ref)
         return ref
 
@@ -176,35 +192,63 @@ class ForgottenIndex:
         if not self._entries:
             return []
         ats = atoms(norm.text)
+        a_start = [a.start for a in ats]
+        a_end = [a.end for a in ats]
+        reads = [a.readings for a in ats]
+        n = len(ats)
         lengths, max_len, entries = self._lengths, self.max_len, self._entries
+        tags, tag_of = self._tags, {}  # tag_of: prefix -> passes the pre-filter (this call only)
         spans: dict[tuple[int, int], set[tuple[str, str]]] = {}
-        for i, first in enumerate(ats):
-            if not first.can_start:
+        for i in range(n):
+            first = reads[i][-1]
+            if first in ("", "@") or not self._may_start(first, tags, tag_of):
                 continue
             # states: (compact string so far, whether the last atom read as empty)
-            states = {(first.readings[-1], False)}
+            states = [(first, False)]
             j = i
             while True:
                 for s, empty in states:
-                    if not empty and len(s) in lengths:
+                    if (not empty and len(s) in lengths
+                            and (len(s) >= PREFIX_CHARS or self._may_start(s, tags, tag_of, True))):
                         hit = entries.get(self._digest(s))
                         if hit:
-                            spans.setdefault((first.start, ats[j].end), set()).update(hit)
+                            spans.setdefault((a_start[i], a_end[j]), set()).update(hit)
                 j += 1
-                if j == len(ats) or ats[j].start - ats[j - 1].end > GAP:
+                if j == n or a_start[j] - a_end[j - 1] > GAP:
                     break
+                rj = reads[j]
+                if len(rj) == 1 and len(states) == 1:  # the common case: one reading
+                    s = states[0][0] + rj[0]
+                    if len(s) > max_len or not self._may_start(s, tags, tag_of):
+                        break
+                    states = [(s, False)]
+                    continue
                 nxt = set()
                 for s, empty in states:
-                    for r in ats[j].readings:
+                    for r in rj:
                         if not r:
                             if not empty:  # at most one "dot" read as nothing in a row
                                 nxt.add((s, True))
-                        elif len(s) + len(r) <= max_len:
+                        elif len(s) + len(r) <= max_len and self._may_start(s + r, tags, tag_of):
                             nxt.add((s + r, False))
                 if not nxt:
                     break
-                states = nxt
+                states = list(nxt)
         return _maximal(norm, spans)
+
+    def _may_start(self, s: str, tags: set[int], cache: dict[str, bool],
+                   whole: bool = False) -> bool:
+        """Pre-filter: can a stored form begin with ``s`` (decided once ``s`` has 6 characters)?
+
+        With ``whole``, whether ``s`` (shorter than 6) may itself be a stored form.
+        """
+        if len(s) < PREFIX_CHARS and not whole:
+            return True
+        p = s[:PREFIX_CHARS]
+        ok = cache.get(p)
+        if ok is None:
+            ok = cache[p] = self._tag(p) in tags
+        return ok
 
     def pending_from(self, norm: Normalized) -> int:
         """Original offset from which ``norm``'s text could still begin an identifier.
@@ -246,6 +290,7 @@ class ForgottenIndex:
             "hash": "HMAC-SHA256, first 128 bits, hex",
             "key_check": self._check,
             "lengths": sorted(self._lengths),
+            "prefix_tags": sorted(self._tags),
             "refs": sorted(self._refs),
             "entries": {d.hex(): sorted(map(list, v)) for d, v in sorted(self._entries.items())},
         }
@@ -284,6 +329,7 @@ class ForgottenIndex:
                 f"the key does not match the one {path} was built with; pass the original key"
             )
         index._lengths = set(data["lengths"])
+        index._tags = set(data["prefix_tags"])
         index._refs = set(data["refs"])
         index._entries = {bytes.fromhex(d): {(k, r) for k, r in v}
                           for d, v in data["entries"].items()}

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 # Lower-case homoglyphs (folding runs after casefold, so upper-case look-alikes are covered
 # by their lower-case forms: Cyrillic "В" -> "в" -> "b").
@@ -46,6 +47,7 @@ _DROP_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Co", "Cn", "Mn", "Me", "Mc"})
 
 AT_WORDS = frozenset({"at"})
 DOT_WORDS = frozenset({"dot"})
+_SPECIAL = {**{w: ("@", w) for w in AT_WORDS}, **{w: ("", w) for w in DOT_WORDS}}
 ATOM_RE = re.compile(r"[^\W\d_]+|\d+|@")
 # Steps reported in a finding's explanation, in the order they are applied.
 STEPS = ("invisible", "digits", "nfkc", "casefold", "homoglyph", "spacing", "at_dot")
@@ -98,8 +100,43 @@ class Normalized:
         return self.starts[i], end
 
 
+_WS_RUN = re.compile(r"\s+")
+_ASCII_DROPPED = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # controls that are not spaces
+
+
 def normalize(text: str) -> Normalized:
     """Fold every character, collapse runs of spaces, keep the offset map."""
+    if text.isascii() and not _ASCII_DROPPED.search(text):
+        return _normalize_ascii(text)
+    return _normalize_any(text)
+
+
+def _normalize_ascii(text: str) -> Normalized:
+    """Fast path, same result as :func:`_normalize_any` for ASCII without controls."""
+    low = text.lower()
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _WS_RUN.finditer(low):
+        a, b = m.span()
+        if a > pos:
+            out.append(low[pos:a])
+            starts.extend(range(pos, a))
+            ends.extend(range(pos + 1, a + 1))
+        if starts:  # leading spaces are dropped
+            out.append(" ")
+            starts.append(a)
+            ends.append(b)
+        pos = b
+    if pos < len(low):
+        out.append(low[pos:])
+        starts.extend(range(pos, len(low)))
+        ends.extend(range(pos + 1, len(low) + 1))
+    return Normalized(text, "".join(out), tuple(starts), tuple(ends))
+
+
+def _normalize_any(text: str) -> Normalized:
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -128,8 +165,7 @@ def fold(text: str) -> str:
     return normalize(text).text
 
 
-@dataclass(frozen=True, slots=True)
-class Atom:
+class Atom(NamedTuple):
     """A unit of an identifier in normalised text.
 
     Attributes:
@@ -153,12 +189,7 @@ def atoms(norm_text: str) -> list[Atom]:
     out = []
     for m in ATOM_RE.finditer(norm_text):
         w = m.group()
-        if w in AT_WORDS:
-            readings: tuple[str, ...] = ("@", w)
-        elif w in DOT_WORDS:
-            readings = ("", w)
-        else:
-            readings = (w,)
+        readings = _SPECIAL.get(w) or (w,)
         out.append(Atom(m.start(), m.end(), readings))
     return out
 

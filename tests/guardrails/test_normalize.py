@@ -97,3 +97,10 @@ def test_fold_char_never_returns_invisibles(c: str) -> None:
 ])
 def test_steps_used(span: str, steps: tuple[str, ...]) -> None:
     assert steps_used(span) == steps
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_ascii_fast_path_matches_the_general_path(s: str) -> None:
+    from guardrails.normalize import _normalize_any
+
+    assert normalize(s) == _normalize_any(s)
