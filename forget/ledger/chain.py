@@ -1,0 +1,205 @@
+"""The hash chain and signed checkpoints, as pure functions.
+
+Event ``n`` (1-based) is stored as its canonical JSON bytes ``b_n`` (RFC 8785) and the hash
+``h_n = sha256(h_{n-1} || b_n)`` with ``h_0`` = 32 zero bytes. Each body carries its own
+``seq`` so a moved event is caught even where its bytes are intact. A checkpoint signs
+``(ledger id, size, head hash, time)`` with Ed25519; kept outside the database it catches
+truncation and a chain rewritten consistently from some point on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from forget.ledger.errors import LedgerIntegrityError
+
+GENESIS = bytes(32)
+_SAFE_INT = 2**53 - 1  # beyond this RFC 8785 (ECMAScript numbers) would lose precision
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False).encode
+
+
+def _simple(v: Any) -> bool:
+    """True when ``json.dumps`` already gives RFC 8785 bytes for ``v``.
+
+    That holds for strings, bools, None, integers within 2**53 and containers of them with
+    ASCII keys (key order by UTF-16 code units equals code point order for ASCII). Floats
+    take the full RFC 8785 path (ECMAScript number formatting differs from Python's repr).
+    """
+    t = type(v)
+    if isinstance(v, str) or t is bool or v is None:
+        return True
+    if t is int:
+        return -_SAFE_INT <= v <= _SAFE_INT
+    if t is dict:
+        return all(type(k) is str and k.isascii() and _simple(x) for k, x in v.items())
+    if t is list or t is tuple:
+        return all(_simple(x) for x in v)
+    return False
+
+
+def canonical(obj: Mapping[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON of ``obj`` (fast path for simple events, identical bytes)."""
+    if _simple(obj):
+        # surrogates are refused by encode(): the same failure rfc8785 would report
+        return _dumps(obj).encode("utf-8")
+    return rfc8785.dumps(obj)
+
+
+def chain_hash(prev: bytes, body: bytes) -> bytes:
+    """``sha256(prev || body)``."""
+    return hashlib.sha256(prev + body).digest()
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """Outcome of walking a chain.
+
+    Attributes:
+        ok: no break found.
+        size: number of events read.
+        head: hex hash after the last good event.
+        first_bad: 1-based position of the first broken event, or None.
+        message: what was found, in words.
+        hashes: recomputed hex hash at each requested position (for checkpoints).
+        last_state: for each request, ``(seq, state)`` of its last state-changing event.
+    """
+
+    ok: bool
+    size: int
+    head: str
+    first_bad: int | None
+    message: str
+    hashes: dict[int, str]
+    last_state: dict[str, tuple[int, str]]
+
+
+def walk(rows: Iterable[tuple[int, str | bytes, str]], *,
+         want: Iterable[int] = ()) -> ChainResult:
+    """Verify ``(seq, body, stored hex hash)`` rows given in ``seq`` order.
+
+    Stops at the first break: a gap in ``seq`` (deleted event), a body whose own ``seq``
+    differs from its position (moved event), or a hash that does not chain (edited,
+    reordered or inserted event). ``want`` asks for the recomputed hash at those sizes.
+    """
+    want = set(want)
+    hashes: dict[int, str] = {0: GENESIS.hex()} if 0 in want else {}
+    last_state: dict[str, tuple[int, str]] = {}
+    prev, prev_prev, n = GENESIS, GENESIS, 0
+    sha = hashlib.sha256
+    loads = json.loads
+    for seq, body, stored in rows:
+        expected = n + 1
+        if seq != expected:
+            return ChainResult(False, n, prev.hex(), expected,
+                               f"event {expected} is missing (deleted): the chain jumps from "
+                               f"{n} to {seq}", hashes, last_state)
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        h = sha(prev + raw).digest()
+        if h.hex() != stored:
+            if n >= 1 and sha(prev_prev + raw).hexdigest() == stored:
+                return ChainResult(False, n, prev.hex(), n,
+                                   f"event {n} was inserted: event {expected} chains from the "
+                                   "event before it", hashes, last_state)
+            return ChainResult(False, n, prev.hex(), expected,
+                               f"event {expected} does not match its hash: it was edited, "
+                               "moved or inserted", hashes, last_state)
+        try:
+            event = loads(raw)
+            own_seq = event["seq"]
+        except (ValueError, KeyError, TypeError):
+            return ChainResult(False, n, prev.hex(), expected,
+                               f"event {expected} is not a ledger event (unreadable JSON)",
+                               hashes, last_state)
+        if own_seq != seq:
+            return ChainResult(False, n, prev.hex(), expected,
+                               f"event {expected} carries position {own_seq}: events were "
+                               "reordered", hashes, last_state)
+        data = event.get("data")
+        if isinstance(data, dict) and "to" in data and event.get("request"):
+            last_state[event["request"]] = (seq, data["to"])
+        prev_prev, prev, n = prev, h, expected
+        if n in want:
+            hashes[n] = h.hex()
+    return ChainResult(True, n, prev.hex(), None, f"{n} events, chain intact", hashes, last_state)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: ledger ``ledger_id`` had ``size`` events with head ``head`` at ``time``.
+
+    ``public_key`` and ``signature`` are hex. The signed bytes are the RFC 8785 JSON of
+    ``{"ledger", "size", "head", "time", "version"}``.
+    """
+
+    ledger_id: str
+    size: int
+    head: str
+    time: str
+    public_key: str
+    signature: str
+    version: int = 1
+
+    def signed_bytes(self) -> bytes:
+        """The exact bytes the signature covers."""
+        return rfc8785.dumps({"ledger": self.ledger_id, "size": self.size, "head": self.head,
+                              "time": self.time, "version": self.version})
+
+    @classmethod
+    def sign(cls, key: Ed25519PrivateKey, *, ledger_id: str, size: int, head: str,
+             time: str) -> Checkpoint:
+        """Sign a checkpoint with ``key``."""
+        pub = key.public_key().public_bytes_raw().hex()
+        unsigned = cls(ledger_id, size, head, time, pub, "")
+        return cls(ledger_id, size, head, time, pub, key.sign(unsigned.signed_bytes()).hex())
+
+    def signature_ok(self, public_key: bytes | None = None) -> bool:
+        """Whether the signature verifies under ``public_key`` (default: the one it carries)."""
+        try:
+            pub = Ed25519PublicKey.from_public_bytes(public_key or bytes.fromhex(self.public_key))
+            pub.verify(bytes.fromhex(self.signature), self.signed_bytes())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what the exported file holds)."""
+        return asdict(self)
+
+    def write(self, path: Path | str) -> Path:
+        """Write to ``path`` as JSON (keep it outside the database: that is its value)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Checkpoint:
+        """Inverse of :meth:`to_dict`; raises :class:`LedgerIntegrityError` when malformed."""
+        try:
+            cp = cls(str(d["ledger_id"]), int(d["size"]), str(d["head"]), str(d["time"]),
+                     str(d["public_key"]), str(d["signature"]), int(d.get("version", 1)))
+        except (KeyError, TypeError, ValueError):
+            raise LedgerIntegrityError(
+                "the checkpoint is malformed: expected ledger_id, size, head, time, public_key, "
+                "signature (write one with `forget ledger checkpoint`)") from None
+        return cp
+
+    @classmethod
+    def read(cls, path: Path | str) -> Checkpoint:
+        """Read a checkpoint file written by :meth:`write`."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as e:
+            raise LedgerIntegrityError(
+                f"cannot read the checkpoint file ({type(e).__name__}); pass a file written by "
+                "`forget ledger checkpoint`") from None
