@@ -13,7 +13,7 @@ import typer
 from typer._click import exceptions as click_exc  # typer >= 0.24 vendors click
 
 from forget._env import configure_offline
-from forget.commands import data
+from forget.commands import data, ledger, request
 from forget.commands._common import err_console
 from forget.errors import ForgetError
 
@@ -24,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(request.app, name="request")
+app.add_typer(ledger.app, name="ledger")
 
 
 def main(argv: list[str] | None = None) -> None:

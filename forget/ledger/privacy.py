@@ -102,7 +102,7 @@ def check_no_personal_data(obj: Any, identifiers: Identifiers | None, what: str)
     for s in texts:
         if _EMAIL_LIKE.search(s):
             raise InvalidRequestError(
-                f"refused: {what} hold an email address; ledger events are kept forever and must "
+                f"refused ({what}): it holds an email address; ledger events are kept forever and must "
                 "hold no personal data: record ids, hashes and metrics only")
     if identifiers is None:
         return
@@ -120,5 +120,5 @@ def check_no_personal_data(obj: Any, identifiers: Identifiers | None, what: str)
             hit = any(target in s for s in compact) if len(target) >= 4 else False
         if hit:
             raise InvalidRequestError(
-                f"refused: {what} hold one of the subject's identifiers (a {kind}); ledger events "
-                "are kept forever and must hold no personal data: describe it without naming them")
+                f"refused ({what}): it holds one of the subject's identifiers (a {kind}); ledger "
+                "events are kept forever and must hold no personal data: leave the person unnamed")

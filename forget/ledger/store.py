@@ -78,6 +78,9 @@ def wal_truncate(engine: Engine) -> None:
     """
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        conn = raw.driver_connection
+        conn.execute("PRAGMA busy_timeout=2000")  # do not hold up a busy ledger for long
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        conn.execute("PRAGMA busy_timeout=60000")
     finally:
         raw.close()
