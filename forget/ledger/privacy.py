@@ -62,6 +62,9 @@ def _json_ok(obj: Any, what: str) -> None:
             obj.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidRequestError(f"{what}: text is not valid UTF-8") from None
+    elif isinstance(obj, int) and not isinstance(obj, bool) and abs(obj) > 2**53 - 1:
+        raise InvalidRequestError(
+            f"{what}: integers must lie within +-(2**53 - 1) (RFC 8785); record larger ones as text")
     elif not (obj is None or isinstance(obj, bool | int)):
         raise InvalidRequestError(
             f"{what}: values must be JSON (text, numbers, booleans, null, lists, objects)")
