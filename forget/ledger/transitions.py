@@ -17,7 +17,7 @@ from sqlalchemy import delete, update
 
 from forget.ledger import models as m
 from forget.ledger.deadlines import check_extension, due_date
-from forget.ledger.errors import IllegalTransitionError, InvalidRequestError
+from forget.ledger.errors import DeadlineError, IllegalTransitionError, InvalidRequestError
 from forget.ledger.privacy import check_details, check_text, name_ok
 from forget.ledger.records import RequestRecord, iso, to_dt
 from forget.ledger.states import State, check_transition
@@ -33,14 +33,18 @@ class TransitionsMixin:
     def _move(self, request_id: str, target: State, kind: str, data: dict[str, Any], *,
               worker_id: str | None = None, values: dict[str, Any] | None = None,
               guard: Callable[[Any, float], tuple[dict[str, Any], dict[str, Any]]] | None = None,
-              after: Callable[[Tx], None] | None = None) -> RequestRecord:
+              after: Callable[[Tx], None] | None = None,
+              precheck: Callable[[Any], None] | None = None) -> RequestRecord:
         """One transition: lock the row, check it, update it, append the event (one transaction).
 
-        ``guard(row, now)`` may refuse, or return extra column values and event data.
+        ``precheck(row)`` runs before the state check; ``guard(row, now)`` after it, and may
+        refuse, or return extra column values and event data.
         """
         with self._tx() as tx:
             row = self._row(tx.conn, request_id, lock=True)
             self._worker_ok(row, worker_id)
+            if precheck is not None:
+                precheck(row)
             stage = check_transition(State(row.state), target, stage=State(row.stage),
                                      retryable=row.retryable)
             extra_values, extra_data = guard(row, tx.now) if guard else ({}, {})
@@ -106,9 +110,14 @@ class TransitionsMixin:
                            extension_months=months).timestamp()
             return {"extension_months": months, "due_at": due}, {"due_at": iso(due)}
 
+        def once(row: Any) -> None:  # a deadline rule, reported as such (not as a transition)
+            if row.extension_months:
+                raise DeadlineError(
+                    "the deadline was already extended once; it cannot be extended again")
+
         return self._move(request_id, State.EXTENDED, "extended",
                           {"months": months, "reason": (reason or "").strip()},
-                          worker_id=worker_id, guard=guard)
+                          worker_id=worker_id, guard=guard, precheck=once)
 
     def scope(self, request_id: str, *, models: Iterable[str] | None = None,
               datasets: Iterable[str] | None = None, details: Mapping[str, Any] | None = None,
