@@ -206,11 +206,6 @@ class Ledger(TransitionsMixin, WorkersMixin):
             raise InvalidRequestError("submit takes a DeletionRequest")
         keys, rid = self.keys, request.request_id
         fp = keys.content_fingerprint(request.content())
-        with self._read() as conn:
-            existing = conn.execute(select(m.requests.c.content_fp)
-                                    .where(m.requests.c.id == rid)).scalar()
-        if existing is not None:
-            return self._same(rid, existing, fp)
         data_key = AESGCM.generate_key(bit_length=256)
         plain = json.dumps(request.identifiers.to_dict(), ensure_ascii=False).encode()
         digests = sorted({(k, keys.blind_index(k, normalise(k, v)))
@@ -218,6 +213,9 @@ class Ledger(TransitionsMixin, WorkersMixin):
         received = request.received_at.timestamp()
         try:
             with self._tx() as tx:
+                existing = tx.conn.execute(select(m.requests).where(m.requests.c.id == rid)).first()
+                if existing is not None:  # resubmission: nothing is written
+                    return self._same(existing, fp, tx.now)
                 tx.conn.execute(insert(m.requests).values(
                     id=rid, state=State.RECEIVED.value, stage=State.RECEIVED.value,
                     retryable=False, content_fp=fp, ground=request.ground, channel=request.channel,
@@ -235,22 +233,23 @@ class Ledger(TransitionsMixin, WorkersMixin):
                     "channel": request.channel, "models": list(request.models),
                     "datasets": list(request.datasets), "received_at": iso(received),
                     "identifiers": request.identifiers.counts()})
-        except exc.IntegrityError:  # the same id was submitted concurrently
+                rec = row_to_record(self._row(tx.conn, rid), tx.now)
+        except exc.IntegrityError:  # the same id was submitted concurrently (PostgreSQL)
             with self._read() as conn:
-                existing = conn.execute(select(m.requests.c.content_fp)
-                                        .where(m.requests.c.id == rid)).scalar()
+                existing = conn.execute(select(m.requests).where(m.requests.c.id == rid)).first()
             if existing is None:
                 raise
-            return self._same(rid, existing, fp)
+            return self._same(existing, fp, time.time())
         log.debug("request %s submitted", rid)
-        return self.get(rid)
+        return rec
 
-    def _same(self, rid: str, existing_fp: str, fp: str) -> RequestRecord:
-        if existing_fp != fp:
+    @staticmethod
+    def _same(existing: Any, fp: str, now: float) -> RequestRecord:
+        if existing.content_fp != fp:
             raise IdempotencyConflictError(
                 "a request with this id already exists with different content: resubmit exactly "
                 "the original content to get it back, or use a new request id")
-        return self.get(rid)
+        return row_to_record(existing, now)
 
     def get(self, request_id: str) -> RequestRecord:
         """The request's current record. Raises :class:`RequestNotFoundError`."""

@@ -43,7 +43,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset({State.IDENTITY_VERIFIED, State.REJECTED, State.EXTENDED, State.FAILED}),
     State.IDENTITY_VERIFIED: frozenset({State.SCOPED, State.REJECTED, State.EXTENDED, State.FAILED}),
     State.SCOPED: frozenset({State.UNLEARNING, State.REJECTED, State.EXTENDED, State.FAILED}),
-    State.UNLEARNING: frozenset({State.AUDITING, State.FAILED}),
+    # unlearning -> unlearning: a new worker restarts an interrupted run (its lease expired)
+    State.UNLEARNING: frozenset({State.UNLEARNING, State.AUDITING, State.FAILED}),
     # a failed audit sends the request back to unlearning (another method, more steps)
     State.AUDITING: frozenset({State.COMPLETED, State.UNLEARNING, State.FAILED}),
     State.COMPLETED: frozenset(),

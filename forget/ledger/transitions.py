@@ -57,8 +57,9 @@ class TransitionsMixin:
                                          **extra_data})
             if after is not None:
                 after(tx)
+            rec = row_to_record(self._row(tx.conn, request_id), tx.now)
         log.debug("request %s: %s -> %s", request_id, row.state, target.value)
-        return self.get(request_id)
+        return rec
 
     def verify_identity(self, request_id: str, *, method: str = "manual",
                         at: datetime | None = None, worker_id: str | None = None) -> RequestRecord:

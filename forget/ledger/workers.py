@@ -19,7 +19,7 @@ from forget.ledger import models as m
 from forget.ledger.errors import InvalidRequestError, LeaseError
 from forget.ledger.privacy import check_details, name_ok
 from forget.ledger.records import Event, RequestRecord, iso
-from forget.ledger.txn import claim_one
+from forget.ledger.txn import claim_one, row_to_record
 
 STEP_STATUSES = ("started", "done", "failed", "skipped")
 MAX_LEASE_SECONDS = 7 * 24 * 3600
@@ -50,7 +50,7 @@ class WorkersMixin:
                 return None
             tx.append("claimed", rid, {"worker": worker_id, "lease_seconds": lease,
                                        "expires_at": iso(tx.now + lease)})
-        return self.get(rid)  # type: ignore[attr-defined]
+            return row_to_record(self._row(tx.conn, rid), tx.now)  # type: ignore[attr-defined]
 
     def _lease_op(self, request_id: str, worker_id: str, kind: str,
                   values: dict[str, Any], data: dict[str, Any]) -> None:
