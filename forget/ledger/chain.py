@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,36 +24,40 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from forget.ledger.errors import LedgerIntegrityError
 
 GENESIS = bytes(32)
-_SAFE_INT = 2**53 - 1  # beyond this RFC 8785 (ECMAScript numbers) would lose precision
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                           allow_nan=False).encode
 
 
-def _simple(v: Any) -> bool:
-    """True when ``json.dumps`` already gives RFC 8785 bytes for ``v``.
-
-    That holds for strings, bools, None, integers within 2**53 and containers of them with
-    ASCII keys (key order by UTF-16 code units equals code point order for ASCII). Floats
-    take the full RFC 8785 path (ECMAScript number formatting differs from Python's repr).
-    """
-    t = type(v)
-    if isinstance(v, str) or t is bool or v is None:
-        return True
-    if t is int:
-        return -_SAFE_INT <= v <= _SAFE_INT
-    if t is dict:
-        return all(type(k) is str and k.isascii() and _simple(x) for k, x in v.items())
-    if t is list or t is tuple:
-        return all(_simple(x) for x in v)
-    return False
+# Numbers the fast path must not emit itself: a float (fraction or exponent) or an integer of
+# 16+ digits (perhaps beyond 2**53). In compact JSON a number follows '":' (an object value)
+# or '[' / ',' (an array element). Object values are checked with a literal-prefixed regex
+# (fast); arrays only when a digit or '-' follows '[' or ',' at all, found with C-speed
+# translate and substring search. A match inside a string is harmless: that event just takes the
+# exact path. (Times such as "T10:00:00.5Z" never match: their ':' follows a digit.)
+_VALUE_NUM = re.compile(r'":-?(?:\d+[.eE]|\d{16})')
+_ARRAY_NUM = re.compile(r"[\[,]-?(?:\d+[.eE]|\d{16})")
+# digits and '-' -> '0', '[' -> ',': then ",0" appears iff a number may start an array element
+_ARRAY_MAP = bytes.maketrans(b"123456789-[", b"0000000000,")
 
 
 def canonical(obj: Mapping[str, Any]) -> bytes:
-    """RFC 8785 canonical JSON of ``obj`` (fast path for simple events, identical bytes)."""
-    if _simple(obj):
-        # surrogates are refused by encode(): the same failure rfc8785 would report
-        return _dumps(obj).encode("utf-8")
-    return rfc8785.dumps(obj)
+    """RFC 8785 canonical JSON of ``obj`` (keys must be text).
+
+    Fast path: compact sorted ``json.dumps`` output is already RFC 8785 when it is ASCII
+    (key order by UTF-16 code units equals code point order there) and holds no float and no
+    integer beyond 2**53 (ECMAScript number formatting differs from Python's for floats).
+    Anything else goes through ``rfc8785.dumps``. The property tests check both agree.
+    """
+    try:
+        text = _dumps(obj)
+    except (TypeError, ValueError):
+        return rfc8785.dumps(obj)  # raises its own, precise error
+    if not text.isascii() or _VALUE_NUM.search(text):
+        return rfc8785.dumps(obj)
+    raw = text.encode("ascii")
+    if b",0" in raw.translate(_ARRAY_MAP) and _ARRAY_NUM.search(text):
+        return rfc8785.dumps(obj)
+    return raw
 
 
 def chain_hash(prev: bytes, body: bytes) -> bytes:
@@ -83,9 +88,9 @@ class ChainResult:
     last_state: dict[str, tuple[int, str]]
 
 
-def walk(rows: Iterable[tuple[int, str | bytes, str]], *,
+def walk(rows: Iterable[tuple[int, str | bytes, bytes | str]], *,
          want: Iterable[int] = ()) -> ChainResult:
-    """Verify ``(seq, body, stored hex hash)`` rows given in ``seq`` order.
+    """Verify ``(seq, body, stored hash)`` rows given in ``seq`` order (hash: bytes or hex).
 
     Stops at the first break: a gap in ``seq`` (deleted event), a body whose own ``seq``
     differs from its position (moved event), or a hash that does not chain (edited,
@@ -104,9 +109,14 @@ def walk(rows: Iterable[tuple[int, str | bytes, str]], *,
                                f"event {expected} is missing (deleted): the chain jumps from "
                                f"{n} to {seq}", hashes, last_state)
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if type(stored) is not bytes:
+            try:
+                stored = bytes.fromhex(stored) if isinstance(stored, str) else bytes(stored)
+            except (TypeError, ValueError):
+                stored = b""
         h = sha(prev + raw).digest()
-        if h.hex() != stored:
-            if n >= 1 and sha(prev_prev + raw).hexdigest() == stored:
+        if h != stored:
+            if n >= 1 and sha(prev_prev + raw).digest() == stored:
                 return ChainResult(False, n, prev.hex(), n,
                                    f"event {n} was inserted: event {expected} chains from the "
                                    "event before it", hashes, last_state)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import exc, insert, inspect, select
+from sqlalchemy import exc, func, insert, inspect, select
 
 from forget.ledger import crypto
 from forget.ledger import models as m
@@ -295,15 +295,23 @@ class Ledger(TransitionsMixin, WorkersMixin):
             return [r[0] for r in rows]
 
     def events(self, request_id: str | None = None) -> list[Event]:
-        """The chain's events (all, or one request's), in order."""
-        stmt = select(m.events).order_by(m.events.c.seq)
+        """The chain's events (all, or one request's), in order, as stored (not verified)."""
+        # hash read as text (hex) so a value tampered into another type cannot crash a listing
+        cols = [m.events.c.seq, m.events.c.kind, m.events.c.request_id, m.events.c.body,
+                func.lower(func.hex(m.events.c.hash)) if not self.is_postgres
+                else func.encode(m.events.c.hash, "hex")]
+        stmt = select(*cols).order_by(m.events.c.seq)
         if request_id is not None:
             stmt = stmt.where(m.events.c.request_id == request_id)
+        out = []
         with self._read() as conn:
-            out = []
-            for r in conn.execute(stmt):
-                body = json.loads(r.body)
-                out.append(Event(r.seq, body["at"], r.kind, r.request_id, body["data"], r.hash))
+            for seq, kind, rid, body, h in conn.execute(stmt):
+                try:
+                    ev = json.loads(body)
+                    at, data = ev["at"], ev["data"]
+                except (ValueError, KeyError, TypeError):
+                    at, data = "", {"unreadable": True}
+                out.append(Event(seq, at, kind, rid, data, h or ""))
         return out
 
     def steps(self, request_id: str) -> dict[str, StepRecord]:

@@ -81,7 +81,7 @@ events = Table(
     Column("request_id", String(128)),
     Column("kind", String(32), nullable=False),
     Column("body", Text, nullable=False),  # RFC 8785 canonical JSON, hashed as UTF-8 bytes
-    Column("hash", String(64), nullable=False),  # hex sha256(prev || body)
+    Column("hash", LargeBinary, nullable=False),  # sha256(prev || body), 32 raw bytes
     Index("ix_ledger_events_request", "request_id"),
 )
 

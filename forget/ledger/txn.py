@@ -46,31 +46,37 @@ class Tx:
             if self._postgres:
                 self.conn.execute(select(m.meta.c.value).where(m.meta.c.key == "chain")
                                   .with_for_update())
-            row = self.conn.execute(select(m.events.c.seq, m.events.c.hash)
-                                    .order_by(m.events.c.seq.desc()).limit(1)).first()
-            self._head = (row.seq, bytes.fromhex(row.hash)) if row else (0, GENESIS)
+            # raw SQL: no type processing, so a hash tampered into text cannot crash us
+            row = self.conn.exec_driver_sql(
+                f"SELECT seq, hash FROM {m.events.name} ORDER BY seq DESC LIMIT 1").first()
+            self._head = (row[0], _as_bytes(row[1])) if row else (0, GENESIS)
         return self._head
 
     def append(self, kind: str, request_id: str | None, data: dict[str, Any]) -> tuple[int, str]:
         """Append one event; returns ``(position, hex hash)``."""
-        return self.append_many([(kind, request_id, data)])[-1]
+        return self.append_many([(kind, request_id, data)])
 
-    def append_many(self, items: list[tuple[str, str | None, dict[str, Any]]]) -> list[tuple[int, str]]:
-        """Append several events in order with one INSERT (used by bulk loads and benchmarks)."""
+    def append_many(self, items: list[tuple[str, str | None, dict[str, Any]]]) -> tuple[int, str]:
+        """Append events in order with one INSERT; returns the new ``(size, hex head)``."""
         seq, prev = self.head()
         at = iso(self.now)
-        rows, out = [], []
+        rows = []
         for kind, rid, data in items:
             seq += 1
             body = canonical({"seq": seq, "at": at, "kind": kind, "request": rid, "data": data})
             prev = chain_hash(prev, body)
-            h = prev.hex()
             rows.append({"seq": seq, "request_id": rid, "kind": kind,
-                         "body": body.decode("utf-8"), "hash": h})
-            out.append((seq, h))
+                         "body": body.decode("utf-8"), "hash": prev})
         self.conn.execute(insert(m.events), rows)
         self._head = (seq, prev)
-        return out
+        return seq, prev.hex()
+
+
+def _as_bytes(v: Any) -> bytes:
+    try:
+        return bytes.fromhex(v) if isinstance(v, str) else bytes(v)
+    except (TypeError, ValueError):
+        return b""
 
 
 def claimable(now: float) -> Any:

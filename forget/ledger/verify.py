@@ -39,8 +39,9 @@ def stored_checkpoints(conn: Connection) -> list[Checkpoint]:
 
 
 def _rows(conn: Connection) -> Any:
-    stmt = select(m.events.c.seq, m.events.c.body, m.events.c.hash).order_by(m.events.c.seq)
-    return conn.execution_options(stream_results=True, yield_per=5000).execute(stmt)
+    # raw SQL: values exactly as stored (a tampered type must be reported, not crash us)
+    return conn.execution_options(stream_results=True, yield_per=5000).exec_driver_sql(
+        f"SELECT seq, body, hash FROM {m.events.name} ORDER BY seq")
 
 
 def verify_ledger(conn: Connection, *, ledger_id: str, public_key: bytes,

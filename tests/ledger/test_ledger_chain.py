@@ -37,7 +37,10 @@ def build_rows(datas: list[dict]) -> list[Row]:
 
 
 def _hash_at(rows: list[Row], k: int) -> bytes:
-    return bytes.fromhex(rows[k - 2][2]) if k > 1 else GENESIS
+    if k == 1:
+        return GENESIS
+    h = rows[k - 2][2]
+    return h if isinstance(h, bytes) else bytes.fromhex(h)
 
 
 # ---- mutations: each returns (new rows, expected first_bad) -------------------------------
@@ -111,6 +114,7 @@ def test_untouched_chain_of_any_length_verifies(datas: list[dict]) -> None:
     res = walk(rows)
     assert res.ok and res.size == len(rows) and res.first_bad is None
     assert res.head == (rows[-1][2] if rows else GENESIS.hex())
+    assert walk([(s, b.encode(), bytes.fromhex(h)) for s, b, h in rows]).ok  # bytes as stored
 
 
 @settings(max_examples=300, deadline=None)
@@ -131,6 +135,21 @@ def test_every_single_mutation_is_detected_at_its_position(kind: str, n: int, da
                     | st.dictionaries(ascii_texts | texts, c, max_size=4),
                     max_leaves=15))
 def test_canonical_equals_rfc8785(value) -> None:
+    assert canonical({"v": value}) == rfc8785.dumps({"v": value})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+                    | st.floats(allow_nan=False, allow_infinity=False) | ascii_texts,
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(ascii_texts, c, max_size=4),
+                    max_leaves=15))
+def test_canonical_fast_path_equals_rfc8785(value) -> None:  # ASCII: mostly the fast path
+    assert canonical({"v": value, "w": [value]}) == rfc8785.dumps({"v": value, "w": [value]})
+
+
+@pytest.mark.parametrize("value", [1.0, -0.0, 1e16, 1e21, 1e-7, 0.1, 2**53 - 1, -(2**53) + 1,
+                                   "\x7f\x1f\u2028", "é", "\U0001f600", {"\ue000": 1, "\U0001f600": 2}])
+def test_canonical_edge_cases(value) -> None:  # noqa: ANN001
     assert canonical({"v": value}) == rfc8785.dumps({"v": value})
 
 
