@@ -24,8 +24,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from forget.ledger.errors import LedgerIntegrityError
 
 GENESIS = bytes(32)
-_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                          allow_nan=False).encode
+_encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                            allow_nan=False)
+# The C encoder built once (JSONEncoder.encode rebuilds it on every call): compact, sorted,
+# UTF-8 text as is, NaN refused; unknown types raise TypeError.
+_c_encode = (json.encoder.c_make_encoder({}, None, json.encoder.encode_basestring, None, ":",
+                                         ",", True, False, False)
+             if json.encoder.c_make_encoder is not None else None)
+
+
+def _dumps(obj: Any) -> str:
+    if _c_encode is None:  # no C accelerator (e.g. PyPy)
+        return _encoder.encode(obj)
+    return "".join(_c_encode(obj, 0))
 
 
 # Numbers the fast path must not emit itself: a float (fraction or exponent) or an integer of
@@ -50,7 +61,7 @@ def canonical(obj: Mapping[str, Any]) -> bytes:
     """
     try:
         text = _dumps(obj)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return rfc8785.dumps(obj)  # raises its own, precise error
     if not text.isascii() or _VALUE_NUM.search(text):
         return rfc8785.dumps(obj)

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from forget.ledger import models as m
 from forget.ledger.chain import GENESIS, canonical, chain_hash
@@ -65,11 +65,18 @@ class Tx:
             seq += 1
             body = canonical({"seq": seq, "at": at, "kind": kind, "request": rid, "data": data})
             prev = chain_hash(prev, body)
-            rows.append({"seq": seq, "request_id": rid, "kind": kind,
-                         "body": body.decode("utf-8"), "hash": prev})
-        self.conn.execute(insert(m.events), rows)
+            rows.append((seq, rid, kind, body.decode("utf-8"), prev))
+        # the driver's executemany directly: plain values, no per-row type processing
+        self.conn.exec_driver_sql(insert_sql(self.conn.dialect.paramstyle, m.events.name,
+                                             ("seq", "request_id", "kind", "body", "hash")), rows)
         self._head = (seq, prev)
         return seq, prev.hex()
+
+
+def insert_sql(paramstyle: str, table: str, columns: tuple[str, ...]) -> str:
+    """A positional INSERT for the driver (``?`` for sqlite3, ``%s`` for psycopg)."""
+    ph = "?" if paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([ph] * len(columns))})"
 
 
 def _as_bytes(v: Any) -> bytes:
