@@ -75,7 +75,14 @@ def verify_ledger(conn: Connection, *, ledger_id: str, public_key: bytes,
                 f"rewritten (an event in {good + 1}..{cp.size} was changed and the hashes after "
                 "it recomputed)", n_cp)
         good = cp.size
-    table = conn.execute(select(m.requests.c.id, m.requests.c.state))
+    table = conn.execute(select(m.requests.c.id, m.requests.c.state)).all()
+    missing = set(res.last_state) - {rid for rid, _ in table}
+    if missing:
+        pos = min(res.last_state[rid][0] for rid in missing)
+        return VerifyReport(
+            False, res.size, res.head, pos,
+            f"{len(missing)} request(s) in the chain are missing from the request table (the "
+            f"last state event of the first is {pos}): rows were deleted outside the ledger", n_cp)
     for rid, state in table:
         seq_state = res.last_state.get(rid)
         if seq_state is None or seq_state[1] != state:

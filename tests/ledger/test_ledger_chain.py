@@ -278,6 +278,22 @@ def test_request_table_edited_in_place_is_detected(tmp_path: Path) -> None:
     assert not report.ok and report.first_bad == 2 and "request table" in report.message
 
 
+def test_request_row_deleted_is_detected(tmp_path: Path) -> None:
+    from conftest import make_request
+
+    db = tmp_path / "l.db"
+    with Ledger(db) as led:
+        for i in (1, 2):
+            led.submit(make_request(i))
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA foreign_keys=OFF")
+    con.execute("DELETE FROM ledger_requests WHERE id='req-0002'")
+    con.commit()
+    con.close()
+    report = _verify(db)
+    assert not report.ok and report.first_bad == 2 and "missing from the request table" in report.message
+
+
 def test_checkpoint_refuses_to_sign_a_broken_chain(tmp_path: Path) -> None:
     from forget.ledger import LedgerIntegrityError
 
