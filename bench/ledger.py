@@ -137,6 +137,10 @@ def main() -> None:
                          "events_per_s": round(args.verify_events / min(times))}
         print(f"verify {args.verify_events:,} events: {min(times):.2f} s")
     worst = max(v["overhead"] for v in out["append"].values())
+    out["method"] = ("medians of paired, alternating runs (chain, plain, chain, ...); plain = the "
+                     "same events and envelope, same driver executemany INSERT, same index, no "
+                     "canonical JSON, hash or head read; SQLite WAL, synchronous=FULL; a shared "
+                     "2-core machine, so one-per-transaction figures (fsync-bound) are noisy")
     out["targets"] = {"append_overhead_max": 1.3, "verify_100k_seconds_max": 3.0,
                       "append_overhead_met": {k: v["overhead"] <= 1.3
                                               for k, v in out["append"].items()},

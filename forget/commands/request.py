@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from forget.commands._common import console
+from forget.commands._common import console, err_console
 
 app = typer.Typer(help="Erasure requests: submit, list, show, verify identity, extend, reject.",
                   no_args_is_help=True)
@@ -95,7 +95,11 @@ def submit_cmd(
     if as_json:
         _emit(rec.to_dict())
     else:
-        print(rec.request_id)
+        print(rec.request_id)  # stdout: the id alone, for scripts; the summary goes to stderr
+        err_console.print(f"[green]{rec.state.value}[/] ground Art. {rec.ground}, "
+                          f"{sum(rec.identifier_counts.values())} identifier(s); deadline clock "
+                          f"{'paused until identity is verified' if rec.paused else 'running'}",
+                          highlight=False)
 
 
 @app.command("list")

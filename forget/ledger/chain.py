@@ -21,6 +21,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from forget.errors import InvalidInputError
 from forget.ledger.errors import LedgerIntegrityError
 
 GENESIS = bytes(32)
@@ -31,6 +32,9 @@ _encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",",
 _c_encode = (json.encoder.c_make_encoder({}, None, json.encoder.encode_basestring, None, ":",
                                          ",", True, False, False)
              if json.encoder.c_make_encoder is not None else None)
+
+
+_str = json.encoder.encode_basestring  # a JSON string literal, UTF-8 kept as is
 
 
 def _dumps(obj: Any) -> str:
@@ -51,6 +55,35 @@ _ARRAY_NUM = re.compile(r"[\[,]-?(?:\d+[.eE]|\d{16})")
 _ARRAY_MAP = bytes.maketrans(b"123456789-[", b"0000000000,")
 
 
+def _fast_text(obj: Any) -> str | None:
+    """Compact sorted JSON of ``obj`` when it is already RFC 8785, else None."""
+    try:
+        text = _dumps(obj)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not text.isascii() or _VALUE_NUM.search(text):
+        return None
+    if b",0" in text.encode("ascii").translate(_ARRAY_MAP) and _ARRAY_NUM.search(text):
+        return None
+    return text
+
+
+def canonical_event(seq: int, at: str, kind: str, request: str | None,
+                    data: Mapping[str, Any]) -> bytes:
+    """``canonical({"seq", "at", "kind", "request", "data"})``, the envelope written directly.
+
+    The envelope's keys are fixed, so their sorted order is too (at, data, kind, request, seq);
+    only ``data`` goes through the encoder. Falls back to :func:`canonical` when any part is
+    not simple (the property tests check both agree).
+    """
+    text = _fast_text(data)
+    if (text is None or type(seq) is not int or not 0 <= seq < 10**15
+            or not (at.isascii() and kind.isascii() and (request is None or request.isascii()))):
+        return canonical({"seq": seq, "at": at, "kind": kind, "request": request, "data": data})
+    req = "null" if request is None else _str(request)
+    return f'{{"at":{_str(at)},"data":{text},"kind":{_str(kind)},"request":{req},"seq":{seq}}}'.encode("ascii")
+
+
 def canonical(obj: Mapping[str, Any]) -> bytes:
     """RFC 8785 canonical JSON of ``obj`` (keys must be text).
 
@@ -59,16 +92,8 @@ def canonical(obj: Mapping[str, Any]) -> bytes:
     integer beyond 2**53 (ECMAScript number formatting differs from Python's for floats).
     Anything else goes through ``rfc8785.dumps``. The property tests check both agree.
     """
-    try:
-        text = _dumps(obj)
-    except (TypeError, ValueError, RecursionError):
-        return rfc8785.dumps(obj)  # raises its own, precise error
-    if not text.isascii() or _VALUE_NUM.search(text):
-        return rfc8785.dumps(obj)
-    raw = text.encode("ascii")
-    if b",0" in raw.translate(_ARRAY_MAP) and _ARRAY_NUM.search(text):
-        return rfc8785.dumps(obj)
-    return raw
+    text = _fast_text(obj)
+    return rfc8785.dumps(obj) if text is None else text.encode("ascii")
 
 
 def chain_hash(prev: bytes, body: bytes) -> bytes:
@@ -199,8 +224,13 @@ class Checkpoint:
     def write(self, path: Path | str) -> Path:
         """Write to ``path`` as JSON (keep it outside the database: that is its value)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        except OSError as e:
+            raise InvalidInputError(
+                f"cannot write the checkpoint file ({type(e).__name__}: {e.strerror}); choose a "
+                "writable --out path") from None
         return path
 
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from forget.ledger import models as m
-from forget.ledger.chain import GENESIS, canonical, chain_hash
+from forget.ledger.chain import GENESIS, canonical_event, chain_hash
 from forget.ledger.deadlines import due_date
 from forget.ledger.records import RequestRecord, iso, to_dt
 from forget.ledger.states import CLAIMABLE_STAGES, State
@@ -63,7 +63,7 @@ class Tx:
         rows = []
         for kind, rid, data in items:
             seq += 1
-            body = canonical({"seq": seq, "at": at, "kind": kind, "request": rid, "data": data})
+            body = canonical_event(seq, at, kind, rid, data)
             prev = chain_hash(prev, body)
             rows.append((seq, rid, kind, body.decode("utf-8"), prev))
         # the driver's executemany directly: plain values, no per-row type processing

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forget.ledger import Checkpoint, Ledger, canonical, chain_hash
-from forget.ledger.chain import GENESIS, walk
+from forget.ledger.chain import GENESIS, canonical_event, walk
 
 Row = tuple[int, str, str]
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
@@ -145,6 +145,18 @@ def test_canonical_equals_rfc8785(value) -> None:
                     max_leaves=15))
 def test_canonical_fast_path_equals_rfc8785(value) -> None:  # ASCII: mostly the fast path
     assert canonical({"v": value, "w": [value]}) == rfc8785.dumps({"v": value, "w": [value]})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**40), texts | ascii_texts, st.none() | texts | ascii_texts,
+       st.dictionaries(ascii_texts | texts, st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+                       | st.floats(allow_nan=False, allow_infinity=False) | texts
+                       | st.lists(st.integers(-(2**53) + 1, 2**53 - 1) | ascii_texts, max_size=3),
+                       max_size=4))
+def test_canonical_event_equals_rfc8785_of_the_envelope(seq, kind, request, data) -> None:  # noqa: ANN001
+    env = {"seq": seq, "at": "2025-01-31T10:00:00.000000Z", "kind": kind, "request": request,
+           "data": data}
+    assert canonical_event(seq, env["at"], kind, request, data) == rfc8785.dumps(env)
 
 
 @pytest.mark.parametrize("value", [1.0, -0.0, 1e16, 1e21, 1e-7, 0.1, 2**53 - 1, -(2**53) + 1,
