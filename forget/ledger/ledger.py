@@ -69,7 +69,13 @@ class Ledger(TransitionsMixin, WorkersMixin):
         self.engine = make_engine(self.url)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._keys: crypto.KeyMaterial | None = None
-        self._meta = self._init_schema(create)
+        try:
+            self._meta = self._init_schema(create)
+        except exc.OperationalError as e:  # the message may hold the URL: report its kind only
+            self.engine.dispose()
+            raise LedgerNotFoundError(
+                f"cannot open the ledger database ({type(e.orig).__name__}): check --ledger, "
+                "the server and your access rights") from None
         self.ledger_id: str = self._meta["ledger_id"]
 
     # ---- setup and keys --------------------------------------------------------------

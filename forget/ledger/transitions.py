@@ -99,6 +99,8 @@ class TransitionsMixin:
         Raises:
             DeadlineError: already extended, wrong months, no reason, or too late.
         """
+        if isinstance(reason, str) and reason.strip():  # a missing reason is a DeadlineError
+            reason = check_text(reason, "the reason")
         self._guard(request_id, reason, "the reason")
 
         def guard(row: Any, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
