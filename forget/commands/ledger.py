@@ -1,0 +1,57 @@
+"""`forget ledger ...`: verify the request ledger and export signed checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from forget.commands._common import console, err_console
+from forget.commands.request import JSON, KEY_DIR, LEDGER, _emit, _open
+
+app = typer.Typer(help="The request ledger: verify its hash chain, export signed checkpoints.",
+                  no_args_is_help=True)
+
+
+@app.command("verify")
+def verify_cmd(
+    ledger: str = LEDGER,
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A checkpoint file "
+                                           "exported earlier (kept outside the database)."),
+    key_dir: Path | None = KEY_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Verify the chain, checkpoints and request table: exit 0 intact, 1 broken (says where)."""
+    with _open(ledger, key_dir) as led:
+        report = led.verify(checkpoint=checkpoint)
+    if as_json:
+        _emit(report.to_dict())
+    elif report.ok:
+        console.print(f"[bold green]intact[/]: {report.message}", highlight=False)
+        console.print(f"head {report.head}", highlight=False)
+    else:
+        err_console.print(f"[bold red]BROKEN at position {report.first_bad}[/]: {report.message}",
+                          highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("checkpoint")
+def checkpoint_cmd(
+    ledger: str = LEDGER,
+    out: Path = typer.Option(..., "--out", help="Where to write the signed checkpoint (JSON); "
+                                                "keep it outside the database."),
+    key_dir: Path | None = KEY_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Sign the current head of the chain (after verifying it) and export the checkpoint."""
+    with _open(ledger, key_dir) as led:
+        cp = led.checkpoint(out=out)
+    if as_json:
+        _emit(cp.to_dict())
+        return
+    table = Table(title=f"checkpoint written to {out}", show_header=False)
+    for key in ("size", "head", "time", "public_key"):
+        table.add_row(key, str(getattr(cp, key)))
+    console.print(table)

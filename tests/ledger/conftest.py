@@ -1,0 +1,60 @@
+"""Fixtures of the ledger tests: a SQLite ledger in tmp_path, requests, a PostgreSQL schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from forget.ledger import DeletionRequest, Ledger
+
+PG_ENV = "FORGET_TEST_POSTGRES_URL"
+
+
+def make_request(i: int = 0, **kw) -> DeletionRequest:
+    """A valid request for fictitious person ``i``."""
+    base = {"request_id": f"req-{i:04d}", "name": f"Testperson Number{i}",
+            "emails": (f"person{i}@example.org",), "phones": (f"+44 20 7946 {i:04d}",),
+            "other_ids": (("national_id", f"QQ{i:06d}C"),), "ground": "b"}
+    base.update(kw)
+    return DeletionRequest(**base)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    led = Ledger(tmp_path / "ledger.db")
+    yield led
+    led.close()
+
+
+def finish(led: Ledger, rid: str, worker_id: str | None = None) -> None:
+    """Take a verified request through scope, unlearning, a passed audit, completion."""
+    led.scope(rid, worker_id=worker_id)
+    led.start_unlearning(rid, method="noop", worker_id=worker_id)
+    led.record_audit(rid, passed=True, details={"auc": 0.5}, worker_id=worker_id)
+    led.complete(rid, worker_id=worker_id)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server to test against "
+                    "(CI's .ci/run sets it to the local server on 127.0.0.1:5432)")
+    from sqlalchemy import create_engine
+
+    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
