@@ -40,7 +40,12 @@ class AuditConfig:
     el_ns: tuple[int, ...] = (3, 5, 10)
     max_extraction_hits: int = 0
     # Exposure: the true value ranked among ``exposure_alternatives`` fakes of its format.
-    exposure_kinds: tuple[str, ...] = ("email", "phone", "national_id", "address", "dob")
+    # Default: identifiers that are random digit strings, for which same-format fakes are
+    # exchangeable with the true value (as the Secret Sharer's canaries). For emails, names and
+    # addresses a model's knowledge of *other* people makes some look-alikes likelier than
+    # others, so a model that never saw the person can still rank the true value high
+    # (observed on the demo: a retrained model ranked a true email 1st of 200).
+    exposure_kinds: tuple[str, ...] = ("phone", "national_id")
     exposure_alternatives: int = 199  # smallest p = 1/200
     exposure_alpha: float = 0.05
     exposure_bonferroni: bool = True  # alpha / (number of identifiers tested)

@@ -36,7 +36,10 @@ LIMITS = {
     "Exposure (Secret Sharer)":
         "Ranks the true value among alternatives of the same format; the smallest possible "
         "p-value is 1 / (alternatives + 1), and the alternatives follow common formats, not "
-        "necessarily the exact distribution the real values came from.",
+        "necessarily the exact distribution the real values came from. By default only "
+        "identifiers that are random digit strings (phone, national id) are tested: for "
+        "emails, names and addresses, what the model knows about other people makes some "
+        "look-alikes likelier, so the test would flag models that never saw the person.",
     "Utility (perplexity, lm-eval)":
         "Measured on the suite's own small tasks about other people in the same data, not on "
         "general benchmarks; compared with the original model only when one is given.",
@@ -56,14 +59,16 @@ PLAIN = {
     "mia": "the model tells this person's records apart from look-alike records "
            "(upper AUC bound {v:.2f})",
     "utility": "the model lost too much of what it knows about other people ({n})",
-    "robustness": "the data came back after {n}",
+    "robustness": "the data is still found after {n}",
 }
+_ROBUST = {"relearn": "a few steps of fine-tuning on look-alike text",
+           "int8": "8-bit quantization of the weights", "paraphrase": "rewording the prompts"}
 
 
 def _plain(c: Check) -> str:
     head = c.name.split(":")[0]
     tail = c.name.split(":")[1] if ":" in c.name else ""
-    return PLAIN[head].format(v=c.value or 0.0, n=tail)
+    return PLAIN[head].format(v=c.value or 0.0, n=_ROBUST.get(tail, tail))
 
 
 def plain_answer(v: Verdict, checks: list[Check], identifiers: int) -> str:
@@ -71,7 +76,8 @@ def plain_answer(v: Verdict, checks: list[Check], identifiers: int) -> str:
     failed = [c for c in checks if c.name in v.failed]
     if v.verdict == FAIL:
         return ("Yes. The model can still reveal this person's data: "
-                + "; ".join(_plain(c) for c in failed) + ". The erasure is not complete.")
+                + "; ".join(dict.fromkeys(_plain(c) for c in failed))
+                + ". The erasure is not complete.")
     if v.verdict == PASS:
         return (f"No evidence that it could. The model did not reproduce any of the "
                 f"{identifiers} identifiers of this person that were tested, ranked them no "
