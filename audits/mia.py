@@ -63,11 +63,10 @@ def ids_stats(model, ids: Sequence[list[int]], *, pad_id: int = 0, batch_size: i
         counts = [len(ids[i]) - 1 for i in idx]
         parts_mu = parts_sigma = [None] * len(idx)
         if moments:
-            p = logp.exp()  # (N, V)
-            # E_p[log p] and E_p[(log p)^2] as row-wise dot products (no (N, V) product temp).
-            mu = torch.bmm(p[:, None, :], logp[:, :, None]).view(-1)  # (N,)
-            logp.square_()
-            m2 = torch.bmm(p[:, None, :], logp[:, :, None]).view(-1)  # (N,)
+            # E_p[log p] and E_p[(log p)^2] from one (N, V) temporary, reused in place.
+            t = logp.exp().mul_(logp)  # (N, V): p log p
+            mu = t.sum(-1)  # (N,)
+            m2 = t.mul_(logp).sum(-1)  # (N,): sum p (log p)^2
             sigma = (m2 - mu.square()).clamp_min(0).sqrt()  # (N,)
             parts_mu = [x.double().numpy() for x in mu.cpu().split(counts)]
             parts_sigma = [x.double().numpy() for x in sigma.cpu().split(counts)]

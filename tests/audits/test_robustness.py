@@ -35,4 +35,6 @@ def test_relearn_and_quantize_leave_the_original_untouched(tiny_pair):
     with torch.no_grad():
         base, rl, qt = (m(input_ids=ids).logits for m in (model, m2, q))
     assert not torch.allclose(base, rl)
-    assert torch.allclose(base.softmax(-1), qt.softmax(-1), atol=0.1)  # int8: close, not equal
+    # int8: close, not equal: the same next-token choice at almost every position.
+    assert (base.argmax(-1) == qt.argmax(-1)).float().mean() >= 0.8
+    assert not torch.equal(base, qt)
