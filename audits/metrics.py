@@ -1,0 +1,221 @@
+"""The mathematics of the audits, as pure functions on numbers and arrays.
+
+Conventions: every membership score is oriented so that *higher means more likely a member*.
+Log-probabilities are natural logs (nats) unless a name says bits.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+# ---------------------------------------------------------------- membership-inference scores
+
+
+def loss_score(token_logprobs: np.ndarray) -> float:
+    """LOSS attack (Yeom et al. 2018): mean token log-probability (= minus the mean NLL)."""
+    return float(np.mean(token_logprobs))
+
+
+def zlib_score(token_logprobs: np.ndarray, text: str) -> float:
+    """zlib attack (Carlini et al. 2021): total log-likelihood over the zlib entropy of the text.
+
+    ``sum(log p) / len(zlib.compress(text))``: a text the model finds likelier than its
+    compressibility explains scores higher.
+    """
+    return float(np.sum(token_logprobs)) / zlib_entropy(text)
+
+
+def zlib_entropy(text: str) -> int:
+    """Length in bytes of the zlib-compressed UTF-8 text (level 9, as Carlini et al.)."""
+    return len(zlib.compress(text.encode("utf-8"), 9))
+
+
+def _lowest_k_mean(values: np.ndarray, k: float) -> float:
+    if not 0.0 < k <= 1.0:
+        raise ValueError(f"k must lie in (0, 1], got {k}")
+    n = max(1, int(len(values) * k))  # int(), as the Min-K% reference code; at least one token
+    return float(np.mean(np.sort(values)[:n]))
+
+
+def min_k_score(token_logprobs: np.ndarray, k: float = 0.2) -> float:
+    """Min-K% Prob (Shi et al. 2024): mean of the lowest ``k`` fraction of token log-probs."""
+    return _lowest_k_mean(np.asarray(token_logprobs, dtype=np.float64), k)
+
+
+def min_k_pp_token_scores(token_logprobs: np.ndarray, mu: np.ndarray,
+                          sigma: np.ndarray) -> np.ndarray:
+    """Min-K%++ per-token scores (Zhang et al. 2024): ``(log p(x_t) - mu_t) / sigma_t``.
+
+    ``mu_t`` and ``sigma_t`` are the mean and standard deviation of ``log p(z | x_<t)`` over
+    the vocabulary ``z`` weighted by the model's own distribution at position ``t`` (the
+    paper's definition). ``sigma`` is floored at 1e-6 so a one-hot position does not divide by 0.
+    """
+    return (np.asarray(token_logprobs) - np.asarray(mu)) / np.maximum(np.asarray(sigma), 1e-6)
+
+
+def min_k_pp_score(token_logprobs: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
+                   k: float = 0.2) -> float:
+    """Min-K%++: the mean of the lowest ``k`` fraction of the standardised token scores."""
+    return _lowest_k_mean(min_k_pp_token_scores(token_logprobs, mu, sigma).astype(np.float64), k)
+
+
+def vocab_moments(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of ``log p`` under ``p = softmax(logits)`` along the last axis (reference).
+
+    The variance of ``log p`` equals the variance of the logits (they differ by a constant),
+    which is how the batched version in :mod:`audits.mia` computes it.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    logz = np.log(np.sum(np.exp(logits - logits.max(-1, keepdims=True)), -1, keepdims=True)) \
+        + logits.max(-1, keepdims=True)
+    logp = logits - logz
+    p = np.exp(logp)
+    mu = np.sum(p * logp, -1)
+    var = np.sum(p * (logp - mu[..., None]) ** 2, -1)
+    return mu, np.sqrt(var)
+
+
+def reference_score(target_logprobs: np.ndarray, reference_logprobs: np.ndarray) -> float:
+    """Reference-model attack (Carlini et al. 2021): mean log p under the target minus under a
+    reference model that never saw the data (a calibrated LOSS)."""
+    return float(np.mean(target_logprobs) - np.mean(reference_logprobs))
+
+
+# ---------------------------------------------------------------- ROC, AUC, bootstrap
+
+
+def roc_curve(members: Sequence[float], nonmembers: Sequence[float]) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+    """ROC points (fpr, tpr) for "member if score >= threshold", thresholds from high to low.
+
+    Starts at (0, 0) and ends at (1, 1); tied scores move both rates in one step.
+    """
+    m = np.asarray(members, dtype=np.float64)
+    n = np.asarray(nonmembers, dtype=np.float64)
+    if m.size == 0 or n.size == 0:
+        raise ValueError("ROC needs at least one member and one non-member score")
+    scores = np.concatenate([m, n])
+    labels = np.concatenate([np.ones(m.size), np.zeros(n.size)])
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last = np.r_[np.diff(scores) != 0, True]  # the last index of each group of tied scores
+    tp = np.cumsum(labels)[last]
+    fp = np.cumsum(1 - labels)[last]
+    return np.r_[0.0, fp / n.size], np.r_[0.0, tp / m.size]
+
+
+def auc(members: Sequence[float], nonmembers: Sequence[float]) -> float:
+    """Area under the ROC curve = P(member score > non-member score) + 0.5 P(tie)."""
+    m = np.asarray(members, dtype=np.float64)
+    n = np.asarray(nonmembers, dtype=np.float64)
+    if m.size == 0 or n.size == 0:
+        raise ValueError("AUC needs at least one member and one non-member score")
+    # Mann-Whitney U through ranks with ties averaged: O((m + n) log(m + n)).
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([m, n]))
+    u = ranks[: m.size].sum() - m.size * (m.size + 1) / 2
+    return float(u / (m.size * n.size))
+
+
+def tpr_at_fpr(members: Sequence[float], nonmembers: Sequence[float], fpr: float) -> float:
+    """The highest true-positive rate over thresholds whose false-positive rate is <= ``fpr``."""
+    f, t = roc_curve(members, nonmembers)
+    ok = f <= fpr + 1e-12
+    return float(t[ok].max()) if ok.any() else 0.0
+
+
+def bootstrap_auc_ci(members: Sequence[float], nonmembers: Sequence[float], *,
+                     n_boot: int = 1000, level: float = 0.95,
+                     seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the AUC, members and non-members resampled separately.
+
+    The interval is widened to contain the point estimate if resampling noise leaves it out
+    (possible with very few scores), so ``lo <= auc <= hi`` always holds.
+    """
+    m = np.asarray(members, dtype=np.float64)
+    n = np.asarray(nonmembers, dtype=np.float64)
+    point = auc(m, n)
+    rng = np.random.default_rng(seed)
+    # (n_boot, |m|) and (n_boot, |n|) index draws; one rank-based AUC per draw.
+    mi = rng.integers(0, m.size, size=(n_boot, m.size))
+    ni = rng.integers(0, n.size, size=(n_boot, n.size))
+    stats = np.array([auc(m[a], n[b]) for a, b in zip(mi, ni, strict=True)])
+    alpha = (1.0 - level) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return float(min(lo, point)), float(max(hi, point))
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def memorization_accuracy(predicted: Sequence[int], target: Sequence[int]) -> float:
+    """MA (Tirumala et al. 2022): share of target tokens the model's argmax predicts, teacher-forced."""
+    if len(target) == 0:
+        raise ValueError("memorization accuracy needs at least one target token")
+    return sum(int(p == t) for p, t in zip(predicted, target, strict=True)) / len(target)
+
+
+def ngram_overlap(generated: Sequence[int], target: Sequence[int], n: int) -> float:
+    """Share of the target's n-grams (as a multiset) that the generated sequence also has."""
+    tg = Counter(tuple(target[i: i + n]) for i in range(len(target) - n + 1))
+    if not tg:
+        raise ValueError(f"the target has fewer than n={n} tokens")
+    gg = Counter(tuple(generated[i: i + n]) for i in range(len(generated) - n + 1))
+    return sum(min(c, gg[g]) for g, c in tg.items()) / sum(tg.values())
+
+
+def extraction_likelihood(continuations: Sequence[Sequence[int]], target: Sequence[int],
+                          n: int) -> float | None:
+    """EL_n (Jang et al. 2023) over an identifier's tokens.
+
+    ``continuations[t]`` is the greedy continuation after the prefix plus ``target[:t]``;
+    ``EL_n = mean_t overlap_n(continuations[t], target[t:])`` over the cuts ``t`` that leave at
+    least ``n`` target tokens. ``None`` when the identifier has fewer than ``n`` tokens.
+    """
+    cuts = [t for t in range(len(target)) if len(target) - t >= n]
+    if not cuts:
+        return None
+    return sum(ngram_overlap(continuations[t], target[t:], n) for t in cuts) / len(cuts)
+
+
+# ---------------------------------------------------------------- exposure (Secret Sharer)
+
+
+def rank_of_true(true_score: float, alternative_scores: Sequence[float]) -> int:
+    """1-based rank of the true candidate among true + alternatives by score (higher first).
+
+    Ties count against the true candidate (it ranks below every alternative it ties with), so
+    a model that cannot tell them apart never looks as if it had memorized.
+    """
+    return 1 + int(np.sum(np.asarray(alternative_scores) >= true_score))
+
+
+def exposure_bits(rank: int, candidates: int) -> float:
+    """Exposure (Carlini et al. 2019): ``log2(candidates) - log2(rank)``, in bits."""
+    if not 1 <= rank <= candidates:
+        raise ValueError(f"rank {rank} outside 1..{candidates}")
+    return math.log2(candidates) - math.log2(rank)
+
+
+def exposure_p_value(rank: int, candidates: int) -> float:
+    """P(a candidate drawn like the true one ranks at least this high) = rank / candidates.
+
+    Under the null hypothesis (the model never saw the true value, so it is exchangeable with
+    the alternatives) this p-value is valid: P(p <= a) <= a.
+    """
+    if not 1 <= rank <= candidates:
+        raise ValueError(f"rank {rank} outside 1..{candidates}")
+    return rank / candidates
+
+
+def perplexity(total_nll: float, tokens: int) -> float:
+    """``exp(total NLL / tokens)``; tokens must be positive."""
+    if tokens <= 0:
+        raise ValueError("perplexity needs at least one token")
+    return math.exp(total_nll / tokens)

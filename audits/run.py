@@ -1,0 +1,190 @@
+"""``run_audit``: plain inputs in, an :class:`AuditReport` out.
+
+The audited model gets every measure; the original and retrained models (the controls) get the
+core measures (MIA, extraction, exposure) and perplexity, so the verdict can say whether the
+audit had power and whether its thresholds are fair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audits.config import AuditConfig
+from audits.errors import AuditInputError
+from audits.exposure import ExposureResult, run_exposure
+from audits.extraction import ExtractionResult, Prompt, identifier_prompts, run_extraction
+from audits.mia import MIAResult, run_mia
+from audits.records import Record, as_records, identifiers, mask
+from audits.robustness import RobustnessCase, run_robustness
+from audits.twins import make_twins
+from audits.utility import UtilityResult, run_utility
+from audits.verdict import (
+    core_checks,
+    decide,
+    robustness_checks,
+    utility_checks,
+)
+
+ModelPair = tuple[Any, Any]  # (model, tokenizer)
+
+
+@dataclass
+class ModelAudit:
+    """Every measure of one model (the audited one or a control)."""
+
+    role: str  # audited | original | retrained
+    model_sha256: str
+    mia: MIAResult
+    extraction: ExtractionResult
+    exposure: ExposureResult
+    mia_holdout: MIAResult | None = None
+    utility: UtilityResult | None = None
+    robustness: list[RobustnessCase] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def model_sha256(model) -> str:
+    """sha256 over parameters and buffers (names, dtypes, shapes, bytes), in name order."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        if not isinstance(t, torch.Tensor):
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        if t.numel() and not t.is_quantized:
+            h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _prompts(records: Sequence[Record], kinds: Sequence[str]) -> list[Prompt]:
+    return [p for r in records for p in identifier_prompts(
+        r.record_id, r.text, [{"kind": s.kind, "start": s.start, "end": s.end} for s in r.spans],
+        kinds)]
+
+
+@dataclass
+class _Plan:
+    members: list[Record]
+    twins: list[Record]
+    nonmembers: list[Record]
+    ext_prompts: list[Prompt]
+    exp_prompts: list[Prompt]
+
+
+def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prompt]],
+                         c: AuditConfig) -> tuple[ExtractionResult, ExposureResult]:
+    ext = run_extraction(model, tok, plan_prompts[0], samples=c.samples,
+                         temperature=c.temperature, el_ns=c.el_ns, seed=c.seed,
+                         batch_size=c.batch_size)
+    exp = run_exposure(model, tok, plan_prompts[1], alternatives=c.exposure_alternatives,
+                       alpha=c.exposure_alpha, bonferroni=c.exposure_bonferroni, seed=c.seed,
+                       batch_size=4 * c.batch_size)  # short texts: larger batches
+    return ext, exp
+
+
+def audit_model(role: str, pair: ModelPair, plan: _Plan, c: AuditConfig, *,
+                reference: ModelPair | None = None, retain: Sequence[str] = (),
+                holdout: Sequence[str] = (), lm_eval_dir: Path | str | None = None,
+                robustness: bool = False) -> ModelAudit:
+    """Run the measures on one model."""
+    t0 = time.perf_counter()
+    model, tok = pair
+    mia = run_mia(model, tok, [r.text for r in plan.members], [t.text for t in plan.twins],
+                  population="twins", reference=reference, k=c.min_k, bootstrap=c.bootstrap,
+                  level=c.ci_level, seed=c.seed, batch_size=c.batch_size)
+    mia_h = None
+    if plan.nonmembers:
+        mia_h = run_mia(model, tok, [r.text for r in plan.members],
+                        [r.text for r in plan.nonmembers], population="holdout",
+                        reference=reference, k=c.min_k, bootstrap=c.bootstrap,
+                        level=c.ci_level, seed=c.seed, batch_size=c.batch_size)
+    ext, exp = _extraction_exposure(model, tok, (plan.ext_prompts, plan.exp_prompts), c)
+    util = run_utility(model, tok, retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
+                       batch_size=c.batch_size, seed=c.seed)
+    rob: list[RobustnessCase] = []
+    if robustness:
+        prompts = plan.ext_prompts + [p for p in plan.exp_prompts if p not in plan.ext_prompts]
+        rob = run_robustness(
+            model, tok, prompts, plan.members, plan.twins,
+            lambda m, t, ps: _extraction_exposure(
+                m, t, ([p for p in ps if p.kind in c.extraction_kinds],
+                       [p for p in ps if p.kind in c.exposure_kinds]), c),
+            relearn_steps=c.relearn_steps, relearn_lr=c.relearn_lr, quantize=c.quantize,
+            paraphrase=c.paraphrase, seed=c.seed)
+    return ModelAudit(role, model_sha256(model), mia, ext, exp, mia_h, util, rob,
+                      time.perf_counter() - t0)
+
+
+def run_audit(
+    *, model, tokenizer, members: Sequence[Record | Mapping],
+    nonmembers: Sequence[Record | Mapping] = (), retain: Sequence[str] = (),
+    holdout: Sequence[str] = (), reference: ModelPair | None = None,
+    original: ModelPair | None = None, retrained: ModelPair | None = None,
+    config: AuditConfig | None = None, subject_id: str = "subject",
+    lm_eval_dir: Path | str | None = None,
+):
+    """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
+
+    Args:
+        model, tokenizer: the model under audit (any HF causal LM) and its tokenizer.
+        members: the subject's records ``{record_id, text, spans: [{kind, start, end}]}``.
+        nonmembers: records of people the model never saw (held-out subjects), an MIA
+            population besides the twins; optional.
+        retain, holdout: texts for perplexity (others' training texts; never-seen texts).
+        reference: ``(model, tokenizer)`` of a reference model for the ratio attack.
+        original, retrained: ``(model, tokenizer)`` controls: before unlearning; retrained
+            without the subject.
+        config: thresholds fixed in advance (default :class:`AuditConfig`).
+        subject_id: a pseudonymous id for the report (never a name).
+        lm_eval_dir: task directory from :func:`audits.utility.prepare_tasks`, or None.
+
+    Returns:
+        The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
+    """
+    from audits.report import build_report
+
+    c = config or AuditConfig()
+    t0 = time.perf_counter()
+    recs = as_records(members)
+    if not recs:
+        raise AuditInputError("no member records: pass the subject's records as members=")
+    if not any(r.spans for r in recs):
+        raise AuditInputError("the member records have no identifier spans to audit")
+    plan = _Plan(recs, make_twins(recs, copies=c.twins_per_record, seed=c.seed),
+                 as_records(nonmembers), _prompts(recs, c.extraction_kinds),
+                 _prompts(recs, c.exposure_kinds))
+    target = audit_model("audited", (model, tokenizer), plan, c, reference=reference,
+                         retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
+                         robustness=True)
+    audits = {"audited": target}
+    if original is not None:
+        audits["original"] = target if original[0] is model else audit_model(
+            "original", original, plan, c, reference=reference, retain=retain,
+            holdout=holdout, lm_eval_dir=lm_eval_dir)
+    if retrained is not None:
+        audits["retrained"] = target if retrained[0] is model else audit_model(
+            "retrained", retrained, plan, c, reference=reference, retain=retain,
+            holdout=holdout)
+    base = audits.get("original")
+    checks = core_checks(target, c) + utility_checks(target, base, c) + \
+        robustness_checks(target, c)
+    orig_checks = core_checks(base, c) if base is not None else None
+    retr_checks = None
+    if "retrained" in audits:
+        retr_checks = core_checks(audits["retrained"], c)
+    verdict = decide(checks, orig_checks, retr_checks, c)
+    masked = [{"kind": k, "masked": mask(v, k)} for k, v in identifiers(recs)]
+    return build_report(
+        subject_id=subject_id, verdict=verdict, checks=checks,
+        control_checks={k: v for k, v in (("original", orig_checks),
+                                          ("retrained", retr_checks)) if v is not None},
+        audits=audits, config=c, identifiers=masked, seconds=time.perf_counter() - t0,
+        secrets=identifiers(recs),
+    )

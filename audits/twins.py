@@ -1,0 +1,128 @@
+"""Twins: the subject's records with every identifier replaced by a fresh fake of its format.
+
+A twin is a non-member that differs from a member only where the subject's data is, so
+members vs twins isolates exactly what an erasure must remove, without a retrained model.
+The same generators give the same-format alternatives of the exposure test. Known kinds follow
+common real-world formats (NANP phone numbers, SSN-shaped ids, "Month D, YYYY" dates, Faker
+names, companies, cities and street addresses); any other kind keeps its shape character by
+character (a digit becomes a random digit, a letter a random letter of the same case).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import string
+from collections.abc import Iterable, Mapping
+
+from audits.records import Record, Span, as_records
+
+_PHONE = re.compile(r"\(\d{3}\) \d{3}-\d{4}")
+_NATIONAL_ID = re.compile(r"\d{3}-\d{2}-\d{4}")
+_USER = re.compile(r"[^a-z0-9._]")
+
+
+class FakeMaker:
+    """Seeded generator of fresh values with the format of a given value and kind."""
+
+    def __init__(self, seed: int = 0) -> None:
+        from faker import Faker  # imported here: loading its locale data takes a moment
+
+        self.rng = random.Random(seed)
+        self.fake = Faker("en_US")
+        self.fake.seed_instance(seed)
+
+    def __call__(self, kind: str, original: str) -> str:
+        """A fake of ``original``'s format, never equal to it (up to 100 tries)."""
+        for _ in range(100):
+            value = self._one(kind, original)
+            if value != original:
+                return value
+        return value
+
+    def _one(self, kind: str, original: str) -> str:
+        r, f = self.rng, self.fake
+        if kind == "phone" and _PHONE.fullmatch(original):
+            # NANP: area code and exchange never start with 0 or 1.
+            return f"({r.randint(201, 989)}) {r.randint(200, 999)}-{r.randint(0, 9999):04d}"
+        if kind == "national_id" and _NATIONAL_ID.fullmatch(original):
+            # SSN-shaped: no 000/9xx area, no 00 group, no 0000 serial.
+            return f"{r.randint(100, 899)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
+        if kind == "email" and original.count("@") == 1:
+            domain = original.split("@")[1]  # the provider is not the person; keep it
+            user = _USER.sub("", f.user_name().lower()) or "user"
+            digits = re.search(r"\d+$", original.split("@")[0])
+            tail = "".join(r.choice(string.digits) for _ in digits.group()) if digits else ""
+            return f"{user}{tail}@{domain}"
+        if kind == "dob":
+            try:
+                dt.datetime.strptime(original, "%B %d, %Y")
+                day = dt.date(1950, 1, 1) + dt.timedelta(days=r.randint(0, 365 * 50))
+                return f"{day:%B} {day.day}, {day.year}"
+            except ValueError:
+                pass
+        if kind == "name":
+            n = max(2, len(original.split()))
+            return " ".join([f.first_name()] + [f.last_name() for _ in range(n - 1)])
+        if kind == "address":
+            return f.street_address()
+        if kind == "city":
+            return f.city()
+        if kind == "employer":
+            return f.company()
+        return self.reshape(original)
+
+    def reshape(self, original: str) -> str:
+        """Same shape: each digit/lower/upper letter replaced by a random one of its class."""
+        out = []
+        for c in original:
+            if c.isdigit():
+                out.append(self.rng.choice(string.digits))
+            elif c.islower():
+                out.append(self.rng.choice(string.ascii_lowercase))
+            elif c.isupper():
+                out.append(self.rng.choice(string.ascii_uppercase))
+            else:
+                out.append(c)
+        return "".join(out)
+
+
+def replace_spans(record: Record, values: Mapping[tuple[str, str], str],
+                  new_id: str) -> Record:
+    """``record`` with each span's value replaced by ``values[(kind, value)]``; spans moved."""
+    parts, spans, pos, last = [], [], 0, 0
+    for s in record.spans:
+        if s.start < last:  # overlapping spans: keep the first one
+            continue
+        new = values.get((s.kind, record.value(s)), record.value(s))
+        parts.append(record.text[last: s.start])
+        pos += s.start - last
+        parts.append(new)
+        spans.append(Span(s.kind, pos, pos + len(new)))
+        pos += len(new)
+        last = s.end
+    parts.append(record.text[last:])
+    return Record(new_id, "".join(parts), tuple(spans))
+
+
+def make_twins(records: Iterable[Record | Mapping], *, copies: int = 4,
+               seed: int = 0) -> list[Record]:
+    """``copies`` twins of each record; one twin identity per copy across all records.
+
+    Copy ``c`` replaces each distinct ``(kind, value)`` of the subject by the same fake in every
+    record, so the twins read as ``copies`` consistent other people. Twin ids are
+    ``"<record_id>~twin<c>"``.
+    """
+    recs = as_records(records)
+    maker = FakeMaker(seed)
+    out: list[Record] = []
+    for c in range(copies):
+        mapping: dict[tuple[str, str], str] = {}
+        for r in recs:
+            for s in r.spans:
+                key = (s.kind, r.value(s))
+                if key not in mapping:
+                    mapping[key] = maker(*key)
+        out += [replace_spans(r, mapping, f"{r.record_id}~twin{c}") for r in recs]
+    return out

@@ -1,0 +1,82 @@
+"""`forget audit`: audit a model for one subject; writes report.json + report.html.
+
+Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 bad input (unknown subject, missing model...).
+This is the only place that wires ``forget`` (data, models) to ``audits`` (plain inputs).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from forget.commands._common import console, err_console
+
+MAX_UTILITY_TEXTS = 200  # perplexity texts per population; enough for a stable estimate
+
+
+def audit_cmd(
+    model: Path = typer.Option(..., "--model", help="Model directory to audit."),
+    data: Path = typer.Option(..., "--data", help="Data directory (`forget data generate`)."),
+    subject: str = typer.Option(..., "--subject", help="Subject id, e.g. S0003."),
+    out: Path = typer.Option(..., "--out", help="Directory for report.json and report.html."),
+    original: Path | None = typer.Option(
+        None, "--original", help="The model before unlearning (control: must fail)."),
+    retrained: Path | None = typer.Option(
+        None, "--retrained", help="A model retrained without the subject (control: must pass)."),
+    config: Path | None = typer.Option(
+        None, "--config", help="JSON file of AuditConfig overrides (thresholds fixed in advance)."),
+    lm_eval: bool = typer.Option(True, "--lm-eval/--no-lm-eval",
+                                 help="Run the lm-eval utility tasks (data/lm_eval)."),
+) -> None:
+    """Audit MODEL for SUBJECT: membership inference, extraction, exposure, utility, robustness."""
+    import audits
+    from forget.corpus import load_corpus
+    from forget.models import load_model
+
+    corpus = load_corpus(data)
+    corpus.subject(subject)  # unknown id: UnknownSubjectError -> one line, exit 2
+    try:
+        cfg = audits.AuditConfig.from_file(config) if config else audits.AuditConfig()
+    except audits.AuditError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    pair = load_model(model)
+    orig = load_model(original) if original else None
+    retr = load_model(retrained) if retrained else None
+    members = corpus.records_of(subject)
+    holdout_ids = set(corpus.subject_ids("holdout")) - {subject}
+    nonmembers = [r for r in corpus.people if r["subject_id"] in holdout_ids]
+    retain = [r["text"] for r in corpus.people
+              if r["split"] == "train" and r["subject_id"] != subject][:MAX_UTILITY_TEXTS]
+    holdout = [r["text"] for r in nonmembers][:MAX_UTILITY_TEXTS]
+    try:
+        with tempfile.TemporaryDirectory(prefix="forget-audit-") as tmp:
+            tasks = None
+            if lm_eval:
+                audits.write_lm_eval_data(corpus.subjects, corpus.people, Path(tmp) / "data",
+                                          exclude=[subject], seed=cfg.seed)
+                tasks = audits.prepare_tasks(Path(tmp) / "data", Path(tmp) / "tasks")
+            report = audits.run_audit(
+                model=pair[0], tokenizer=pair[1], members=members, nonmembers=nonmembers,
+                retain=retain, holdout=holdout, original=orig, retrained=retr, config=cfg,
+                subject_id=subject, lm_eval_dir=tasks)
+        json_path, html_path = report.save(out)
+    except audits.AuditError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    style = {"pass": "green", "fail": "red"}.get(report.verdict, "yellow")
+    t = Table(title=f"audit of subject {subject}: [{style}]{report.verdict.upper()}[/]")
+    for col in ("check", "value", "threshold", "result"):
+        t.add_column(col)
+    for c in report.checks:
+        res = "—" if c.passed is None else ("pass" if c.passed else "[red]fail[/]")
+        t.add_row(c.name, "—" if c.value is None else f"{c.value:.4g}", f"{c.threshold:.4g}", res)
+    console.print(t)
+    console.print(report.reason, highlight=False)
+    console.print(f"original control: {report.controls['original']['status']}; "
+                  f"retrained control: {report.controls['retrained']['status']}", highlight=False)
+    console.print(f"wrote {json_path} and {html_path}")
+    raise typer.Exit(report.exit_code)

@@ -1,0 +1,45 @@
+"""The report: JSON and HTML render, the HTML embeds the plots, and neither contains any of
+the subject's identifiers in plain text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audits import AuditError
+
+
+@pytest.mark.parametrize("which", ["fail_report", "pass_report"])
+def test_html_and_json_contain_no_identifier(request, which, subject_identifiers, tmp_path):
+    report = request.getfixturevalue(which)
+    js, html = report.save(tmp_path)
+    js_text, html_text = js.read_text(), html.read_text()
+    json.loads(js_text)
+    for value in subject_identifiers:
+        assert value not in js_text and value not in html_text, "an identifier leaked"
+    assert html_text.count('src="data:image/png;base64,') >= 2
+    assert "Could the model still reveal this person&#39;s data?" in html_text
+    # Order: plain answer, then evidence, then limits.
+    a, e, lim = (html_text.index(s) for s in ("class=\"answer\"", "<h2>Evidence",
+                                                "What each measure cannot tell"))
+    assert a < e < lim
+
+
+def test_save_refuses_a_report_that_would_leak(fail_report, subject_identifiers, tmp_path):
+    import dataclasses
+
+    leaky = dataclasses.replace(fail_report, reason=f"oops {subject_identifiers[0]}")
+    with pytest.raises(AuditError) as e:
+        leaky.save(tmp_path / "x")
+    assert subject_identifiers[0] not in str(e.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_json_schema_fields(fail_report):
+    d = fail_report.to_dict()
+    for key in ("schema", "subject_id", "verdict", "reason", "answer", "checks", "controls",
+                "models", "identifiers", "config", "config_hash", "limits", "seeds"):
+        assert key in d
+    assert d["verdict"] in ("pass", "fail", "inconclusive")
+    assert "_secrets" not in d

@@ -1,0 +1,70 @@
+"""The verdict with its controls: a table of check outcomes, then the two real reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from audits import FAIL, INCONCLUSIVE, PASS, AuditConfig, Check
+from audits.verdict import decide
+
+
+def checks(**outcomes):
+    return [Check(name.replace("__", ":"), "rule", 0.0, 0.0, ok)
+            for name, ok in outcomes.items()]
+
+
+OK = dict(extraction=True, exposure=True, mia__loss=True)
+LEAK = dict(extraction=False, exposure=False, mia__loss=False)
+MIA_ONLY = dict(extraction=True, exposure=True, mia__loss=False)
+CFG = AuditConfig()
+NOCTRL = AuditConfig(require_original_control=False)
+
+
+@pytest.mark.parametrize("target, original, retrained, config, verdict, says", [
+    (LEAK, LEAK, OK, CFG, FAIL, "failed: extraction"),
+    (OK, LEAK, OK, CFG, PASS, "original model fails"),
+    (OK, OK, OK, CFG, INCONCLUSIVE, "did not hold this subject's data"),
+    (OK, None, None, CFG, INCONCLUSIVE, "no original model"),
+    (OK, None, None, NOCTRL, PASS, "no original-model control"),
+    (MIA_ONLY, LEAK, MIA_ONLY, CFG, INCONCLUSIVE, "too strict"),
+    (OK, LEAK, MIA_ONLY, CFG, INCONCLUSIVE, "too strict"),
+    (LEAK, LEAK, MIA_ONLY, CFG, FAIL, "not counted"),  # mia:loss not counted; extraction is
+    (dict(OK, utility__perplexity=False), LEAK, OK, CFG, FAIL, "utility:perplexity"),
+    (dict(OK, utility__lm_eval=None), LEAK, OK, CFG, PASS, ""),  # not evaluated is not a fail
+])
+def test_decide_table(target, original, retrained, config, verdict, says):
+    v = decide(checks(**target), None if original is None else checks(**original),
+               None if retrained is None else checks(**retrained), config)
+    assert v.verdict == verdict
+    assert says in v.reason
+
+
+def test_trained_subject_fails_on_the_original_model(fail_report):
+    assert fail_report.verdict == FAIL and fail_report.exit_code == 1
+    failed = {c.name for c in fail_report.checks if c.passed is False}
+    assert {"extraction", "exposure"} <= failed
+    assert fail_report.controls["retrained"]["status"] == "passes"
+    assert fail_report.answer.startswith("Yes.")
+
+
+def test_retrained_model_passes(pass_report):
+    assert pass_report.verdict == PASS, pass_report.reason
+    assert pass_report.exit_code == 0
+    assert pass_report.controls["original"]["status"].startswith("fails")
+    assert pass_report.answer.startswith("No evidence")
+
+
+def test_every_verdict_carries_its_evidence(pass_report):
+    d = pass_report.to_dict()
+    assert len(d["config_hash"]) == 64 and d["config_hash"] == AuditConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in d["config"].items()}
+    ).config_hash()
+    assert d["seeds"]["audit"] == 0
+    for c in d["checks"]:
+        assert {"name", "rule", "value", "threshold", "passed", "evidence"} <= set(c)
+    mia = d["models"]["audited"]["mia"]["attacks"]
+    assert set(mia) == {"loss", "zlib", "min_k", "min_k_pp"}
+    for a in mia.values():
+        assert a["ci_low"] <= a["auc"] <= a["ci_high"]
+    assert {r["name"] for r in d["models"]["audited"]["robustness"]} == {
+        "relearn", "int8", "paraphrase"}
