@@ -38,7 +38,7 @@ class Scope:
         return out
 
 
-def _index_mapping(identifiers) -> dict[str, list[str]]:
+def index_mapping(identifiers) -> dict[str, list[str]]:
     m: dict[str, list[str]] = {"name": [identifiers.name] if identifiers.name else [],
                                "email": list(identifiers.emails), "phone": list(identifiers.phones),
                                "id": [v for _, v in identifiers.other_ids]}
@@ -49,7 +49,7 @@ def scope_records(corpus: Corpus, identifiers, *, use_presidio: bool = True) -> 
     """The train-split records (people and code) that mention any of ``identifiers``."""
     from guardrails import ForgottenIndex, Guard
 
-    mapping = _index_mapping(identifiers)
+    mapping = index_mapping(identifiers)
     if not mapping:
         raise InvalidInputError("the request has no identifier to search the data for")
     index = ForgottenIndex(ForgottenIndex.generate_key())  # a throwaway key: this search only

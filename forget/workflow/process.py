@@ -1,0 +1,138 @@
+"""``process_request``: verify -> scope -> unlearn -> audit -> guard -> certify -> complete.
+
+Every step is recorded in the ledger before it runs and when it is done, writes its outputs
+atomically under ``out/<request id>/``, and is skipped on a later run when the ledger says it is
+done and its outputs are there. A run killed at any point therefore resumes where it stopped and
+ends in the same state as an uninterrupted one. The original model is only read. A request is
+never completed on a failed audit: the ledger itself refuses that transition.
+
+Layout of ``out``::
+
+    <request id>/scope.json                   record ids and counts (no identifier)
+    <request id>/attempt-N/model/             the unlearned model (a registered version)
+    <request id>/attempt-N/audit/report.*     the audit report (identifiers masked)
+    <request id>/certificate.json             the signed deletion certificate
+    guard/index.json, guard/index.key         the forgotten-subject index and its key (0600)
+    serving.json                              model line -> version serving now
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from forget.errors import InvalidInputError
+from forget.workflow import steps as S
+from forget.workflow.common import ProcessOutcome, request_dir
+
+
+def plan_attempts(method: str, forget, *, max_attempts: int, allow_retrain: bool
+                  ) -> list[tuple[str, dict]]:
+    """The methods (with config overrides) tried in order until an audit passes."""
+    from forget.workflow.sets import is_code_request
+
+    if method == "auto":
+        method = "code_eraser" if is_code_request(forget) else "npo"
+    plan = [(method, {})]
+    if method != "retrain":
+        for k in range(1, max_attempts):  # stronger: twice the steps each time
+            plan.append((method, {"_scale_steps": 2 ** k}))
+        if allow_retrain:
+            plan.append(("retrain", {}))
+    return plan
+
+
+def process_request(ledger, request_id: str, *, model: Path | str, data: Path | str,
+                    out: Path | str, method: str = "auto", audit_config=None,
+                    worker_id: str | None = None, max_attempts: int = 2,
+                    allow_retrain: bool = True, retrained: Path | str | None = None,
+                    registry: Path | str | None = None, use_presidio: bool = True,
+                    lm_eval: bool = False, progress=None) -> ProcessOutcome:
+    """Process one erasure request end to end (resuming whatever a previous run left).
+
+    Args:
+        ledger: the :class:`forget.ledger.Ledger` holding the request.
+        request_id: the request to process.
+        model: directory of the model to unlearn from (never modified).
+        data: the training data directory (``forget data generate`` layout).
+        out: output folder (models, reports, certificates, guard index).
+        method: a registered method name, or ``auto`` (code secrets -> code_eraser, people ->
+            npo; stronger retries; then retraining when ``allow_retrain``).
+        audit_config: an :class:`audits.AuditConfig` (default: the workflow's).
+        worker_id: the worker holding the request's lease, if any.
+        max_attempts: attempts of the chosen method before the fallback.
+        retrained: a model retrained without the subject, used as the audit's second control.
+        lm_eval: run the lm-eval utility tasks in the audit.
+        progress: a callable ``(step, message)`` told what happens (the CLI prints it).
+    """
+    from forget.corpus import load_corpus
+    from forget.ledger import State
+    from forget.methods import METHODS  # noqa: F401  (registers every method)
+
+    t0 = time.perf_counter()
+    say = progress or (lambda step, msg: None)
+    out, model = Path(out), Path(model)
+    work = request_dir(out, request_id)
+    work.mkdir(parents=True, exist_ok=True)
+    ctx = S.Context(ledger=ledger, request_id=request_id, worker_id=worker_id, work=work,
+                    out=out, model_dir=model, registry=registry, say=say)
+    rec = ledger.get(request_id)
+    res = ProcessOutcome(request_id, "", rec.state.value)
+    if rec.state == State.COMPLETED:
+        return S.finished_outcome(ctx, res, t0)
+    if rec.state == State.REJECTED:
+        raise InvalidInputError(f"request {request_id!r} was rejected; there is nothing to do")
+    if rec.state == State.FAILED and not rec.retryable:
+        res.status, res.reason = "failed", "the request failed earlier and is not retryable"
+        return res
+    if rec.stage == State.RECEIVED:
+        say("verify", "identity not verified yet: the request waits (deadline clock paused)")
+        res.status = "waiting_identity"
+        return res
+    ctx.steps = ledger.steps(request_id)
+    if not ctx.done("verify"):
+        ledger.record_step(request_id, "verify", "done", {"identity": "verified"},
+                           worker_id=worker_id)
+
+    corpus = load_corpus(data)
+    scope = S.scope_step(ctx, corpus, use_presidio=use_presidio)
+    res.scope = scope
+    if not scope["record_ids"]:
+        reason = "no training record mentions the subject: nothing to unlearn in this model"
+        ledger.fail(request_id, reason=reason, retryable=False, worker_id=worker_id)
+        res.status, res.reason, res.state = "failed", reason, "failed"
+        return res
+
+    from forget.models import load_model, read_card
+    from forget.workflow.sets import sets_for_records
+
+    forget, retain = sets_for_records(corpus, scope["record_ids"], scope.get("subject_id"))
+    original = load_model(model)
+    res.model_before = {"version": read_card(model)["version"], "sha256": read_card(model)["sha256"]}
+    controls = {"original": original}
+    if retrained:
+        controls["retrained"] = load_model(retrained)
+    cfg = audit_config or S.default_audit_config(forget)
+    plan = plan_attempts(method, forget, max_attempts=max_attempts, allow_retrain=allow_retrain)
+    passed = None
+    for n, (name, overrides) in enumerate(plan, 1):
+        attempt = S.Attempt(n, name, overrides, work / f"attempt-{n}")
+        S.unlearn_step(ctx, attempt, original, forget, retain)
+        verdict = S.audit_step(ctx, attempt, corpus, forget, controls, cfg, lm_eval=lm_eval)
+        res.attempts.append(attempt.summary(verdict))
+        if verdict == "pass":
+            passed = attempt
+            break
+        say("audit", f"attempt {n} ({name}) did not pass the audit ({verdict})")
+    if passed is None:
+        reason = (f"no attempt passed the audit ({len(plan)} tried); the request is not "
+                  "completed; see the audit reports")
+        ledger.fail(request_id, reason=reason, retryable=False, worker_id=worker_id)
+        res.status, res.reason, res.state = "failed", reason, "failed"
+        res.wall_s = time.perf_counter() - t0
+        return res
+
+    S.guard_step(ctx)
+    cert = S.certify_step(ctx, passed, res.model_before)
+    S.complete_step(ctx, passed, cert)
+    return S.finished_outcome(ctx, res, t0)

@@ -1,0 +1,39 @@
+"""Forget and retain sets for the records a request's scope found."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from forget.core.data import Example, ForgetSet, RetainSet
+from forget.corpus.load import Corpus, training_records
+
+CODE_KINDS = ("api_key", "password", "secret_key", "token", "ip_address")
+
+
+def _example(row: dict) -> Example:
+    source = "code" if "path" in row else "people"
+    return Example(row["record_id"], row["text"], tuple(row.get("spans", ())), source,
+                   row.get("path"))
+
+
+def sets_for_records(corpus: Corpus, record_ids: Sequence[str], subject_id: str | None
+                     ) -> tuple[ForgetSet, RetainSet]:
+    """Forget = the scoped records; retain = every other training text (repeats kept).
+
+    The holdout (the "never seen" level of the stop criteria) is held-out people for people
+    records and held-out code with secrets for code files.
+    """
+    wanted = set(record_ids)
+    rows = [r for r in corpus.people + corpus.code if r["record_id"] in wanted]
+    examples = [_example(r) for r in rows]
+    if all(e.source == "code" for e in examples):
+        holdout = [_example(r) for r in corpus.code if r["split"] == "holdout" and r["spans"]]
+    else:
+        holdout = [_example(r) for r in corpus.people if r["split"] == "holdout"]
+    retain = [Example(t.record_id, t.text, (), t.source)
+              for t in training_records(corpus) if t.record_id not in wanted]
+    return ForgetSet(examples, subject_id, holdout), RetainSet(retain)
+
+
+def is_code_request(forget: ForgetSet) -> bool:
+    return bool(forget.examples) and all(e.source == "code" for e in forget.examples)

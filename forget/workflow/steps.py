@@ -1,0 +1,357 @@
+"""The steps of :func:`forget.workflow.process_request`, each idempotent and recorded.
+
+A step is skipped when the ledger records it as done and its output files exist; otherwise it
+is recorded as started, run (outputs written to a temporary path and renamed into place), and
+recorded as done with a ledger-safe summary (ids, hashes, metrics; never an identifier).
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forget.workflow.common import ProcessOutcome, fault_point, now_iso
+
+_REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+@dataclass
+class Context:
+    ledger: Any
+    request_id: str
+    worker_id: str | None
+    work: Path
+    out: Path
+    model_dir: Path
+    registry: Path | str | None
+    say: Callable[[str, str], None]
+    steps: dict = field(default_factory=dict)
+
+    def done(self, step: str) -> bool:
+        rec = self.steps.get(step)
+        return rec is not None and rec.status == "done"
+
+    def record(self, step: str, status: str, details: dict | None = None) -> None:
+        self.ledger.record_step(self.request_id, step, status, details or {},
+                                worker_id=self.worker_id)
+
+
+@dataclass
+class Attempt:
+    n: int
+    method: str
+    overrides: dict
+    dir: Path
+    card: dict = field(default_factory=dict)
+
+    @property
+    def model_dir(self) -> Path:
+        return self.dir / "model"
+
+    @property
+    def report(self) -> Path:
+        return self.dir / "audit" / "report.json"
+
+    def summary(self, verdict: str) -> dict:
+        return {"attempt": self.n, "method": self.method, "verdict": verdict,
+                "model": self.card.get("version"), "steps": self.card.get("unlearn_steps"),
+                "wall_s": self.card.get("unlearn_wall_s")}
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with open(fd, "w") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    Path(tmp).replace(path)
+
+
+def _stage_index(rec) -> int:
+    from forget.ledger.states import FORWARD
+
+    return FORWARD.index(rec.stage)
+
+
+def default_audit_config(forget):
+    """The workflow's audit thresholds: the audits' defaults, secrets' kinds for code."""
+    from audits import AuditConfig
+    from forget.workflow.sets import CODE_KINDS, is_code_request
+
+    if is_code_request(forget):
+        return AuditConfig(extraction_kinds=CODE_KINDS + ("email",), exposure_kinds=CODE_KINDS)
+    return AuditConfig()
+
+
+# -- scope -----------------------------------------------------------------------------------
+def scope_step(ctx: Context, corpus, *, use_presidio: bool) -> dict:
+    from forget.ledger import State
+    from forget.models import read_card
+    from forget.workflow.scope import scope_records, score_against_truth
+
+    path = ctx.work / "scope.json"
+    rec = ctx.ledger.get(ctx.request_id)
+    if path.is_file() and (ctx.done("scope") or _stage_index(rec) >= _stage_index_of(State.SCOPED)):
+        return json.loads(path.read_text())
+    ctx.say("scope", "finding the subject's records in the training data")
+    ctx.record("scope", "started")
+    fault_point("scope", "before")
+    scope = scope_records(corpus, ctx.ledger.identifiers(ctx.request_id), use_presidio=use_presidio)
+    if scope.subject_id:
+        score_against_truth(scope, corpus, scope.subject_id)
+    summary = scope.summary() | {"subject_id": scope.subject_id}
+    write_json_atomic(path, summary)
+    manifest = corpus.root / "manifest.json"
+    data_id = (hashlib.sha256(manifest.read_bytes()).hexdigest()[:16] if manifest.is_file()
+               else corpus.root.name)
+    safe = {k: v for k, v in summary.items() if k not in ("record_ids", "subject_id")}
+    safe["record_ids_sha256"] = hashlib.sha256(
+        "\n".join(summary["record_ids"]).encode()).hexdigest()
+    if rec.state != State.SCOPED and _stage_index(rec) < _stage_index_of(State.SCOPED):
+        ctx.ledger.scope(ctx.request_id, models=[read_card(ctx.model_dir)["version"]],
+                         datasets=[f"data-{data_id}"], details=safe, worker_id=ctx.worker_id)
+    ctx.record("scope", "done", safe)
+    fault_point("scope", "after")
+    ctx.say("scope", f"{summary['records']} records found")
+    return summary
+
+
+def _stage_index_of(state) -> int:
+    from forget.ledger.states import FORWARD
+
+    return FORWARD.index(state)
+
+
+# -- unlearn ---------------------------------------------------------------------------------
+def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> None:
+    from forget.core import get_method
+    from forget.ledger import State
+    from forget.models import ModelRegistry, read_card, save_model
+    from forget.models.registry import new_card
+
+    key = f"unlearn:{attempt.n}"
+    card_file = attempt.model_dir / "forget_model.json"
+    if ctx.done(key) and card_file.is_file():
+        attempt.card = read_card(attempt.model_dir)
+        return
+    if ctx.ledger.get(ctx.request_id).state != State.UNLEARNING:
+        ctx.ledger.start_unlearning(ctx.request_id, method=attempt.method,
+                                    details={"attempt": attempt.n}, worker_id=ctx.worker_id)
+    ctx.record(key, "started", {"method": attempt.method})
+    fault_point("unlearn", "before")
+    if not card_file.is_file():
+        ctx.say("unlearn", f"attempt {attempt.n}: {attempt.method}")
+        impl = get_method(attempt.method)
+        cfg = impl.config_class()
+        scale = attempt.overrides.get("_scale_steps")
+        if scale and getattr(cfg, "max_steps", 0):
+            cfg = impl.config_class.from_dict(cfg.to_dict() | {"max_steps": cfg.max_steps * scale})
+        net, tok = original
+        result = impl.run(model=copy.deepcopy(net), tokenizer=tok, forget=forget, retain=retain,
+                          config=cfg)
+        parent = read_card(ctx.model_dir)
+        card = new_card(
+            kind="unlearned", parent=parent["version"], method=attempt.method,
+            size=parent.get("size"), line=parent.get("line", parent["version"]),
+            config=result.config, config_hash=result.config_hash, guarantee=result.guarantee,
+            formal_guarantee=result.formal_guarantee,
+            unlearned_record_ids=sorted(e.record_id for e in forget.examples),
+            training_record_ids=parent.get("training_record_ids", []),
+            data_sha256=parent.get("data_sha256", {}), unlearn_steps=result.steps,
+            unlearn_wall_s=round(result.wall_time_s, 2), stopped_by=result.stopped_by,
+        )
+        save_model(result.model, tok, attempt.model_dir, card=card, overwrite=True)
+        ModelRegistry(ctx.registry).register(attempt.model_dir)
+    attempt.card = read_card(attempt.model_dir)
+    c = attempt.card
+    ctx.record(key, "done", {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
+                             "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
+                             "wall_s": c.get("unlearn_wall_s")})
+    fault_point("unlearn", "after")
+
+
+# -- audit -----------------------------------------------------------------------------------
+def _audit_inputs(corpus, forget) -> dict:
+    import random
+
+    members = [{"record_id": e.record_id, "text": e.text, "spans": list(e.spans)}
+               for e in forget.examples]
+    nonmembers = [{"record_id": e.record_id, "text": e.text, "spans": list(e.spans)}
+                  for e in forget.holdout]
+    forget_ids = {e.record_id for e in forget.examples}
+    pool = sorted({r["text"] for r in corpus.people if r["split"] == "train"
+                   and r["record_id"] not in forget_ids})
+    retain = random.Random(0).sample(pool, min(200, len(pool)))
+    holdout = [r["text"] for r in corpus.people if r["split"] == "holdout"][:200]
+    return {"members": members, "nonmembers": nonmembers, "retain": retain, "holdout": holdout}
+
+
+def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, cfg, *,
+               lm_eval: bool) -> str:
+    from audits import run_audit
+    from forget.ledger import State
+    from forget.models import load_model
+
+    key = f"audit:{attempt.n}"
+    report = attempt.report
+    if not (ctx.done(key) and report.is_file()):
+        ctx.record(key, "started")
+        fault_point("audit", "before")
+        if not report.is_file():
+            ctx.say("audit", f"attempt {attempt.n}: auditing with controls")
+            lm_dir = _lm_eval_tasks(ctx, corpus, forget) if lm_eval else None
+            net, tok = load_model(attempt.model_dir)
+            rep = run_audit(model=net, tokenizer=tok,
+                            original=controls["original"], retrained=controls.get("retrained"),
+                            config=cfg, subject_id=f"request:{ctx.request_id}",
+                            lm_eval_dir=lm_dir, **_audit_inputs(corpus, forget))
+            tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
+            rep.save(tmp)
+            shutil.rmtree(report.parent, ignore_errors=True)
+            tmp.rename(report.parent)
+    data = json.loads(report.read_text())
+    verdict = data["verdict"]
+    checks = [{"name": c.get("name"), "passed": c.get("passed"),
+               "value": c.get("value") if isinstance(c.get("value"), int | float) else None}
+              for c in data.get("checks", [])]
+    details = {"attempt": attempt.n, "verdict": verdict, "report_sha256": sha256_file(report),
+               "config_hash": data.get("config_hash"), "checks": checks}
+    if ctx.ledger.get(ctx.request_id).state == State.UNLEARNING:
+        ctx.ledger.record_audit(ctx.request_id, passed=verdict == "pass", details=details,
+                                worker_id=ctx.worker_id)
+    if not ctx.done(key):
+        ctx.record(key, "done", {k: details[k] for k in ("attempt", "verdict", "report_sha256")})
+    fault_point("audit", "after")
+    return verdict
+
+
+def _lm_eval_tasks(ctx: Context, corpus, forget) -> Path:
+    from audits import prepare_tasks, write_lm_eval_data
+
+    base = ctx.work / "lm_eval"
+    exclude = [forget.subject_id] if forget.subject_id else []
+    write_lm_eval_data(corpus.subjects, corpus.people, base / "data", exclude=exclude)
+    return prepare_tasks(base / "data", base / "tasks")
+
+
+# -- guard -----------------------------------------------------------------------------------
+def guard_paths(out: Path) -> tuple[Path, Path]:
+    return out / "guard" / "index.json", out / "guard" / "index.key"
+
+
+def _guard_key(key_path: Path) -> bytes:
+    if not key_path.is_file():
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = key_path.open("x")
+        key_path.chmod(0o600)
+        with fd:
+            fd.write(secrets.token_hex(32) + "\n")
+    return key_path.read_bytes().strip()
+
+
+def guard_step(ctx: Context) -> None:
+    from forget.workflow.scope import index_mapping
+    from guardrails import ForgottenIndex
+
+    if ctx.done("guard"):
+        return
+    ctx.record("guard", "started")
+    fault_point("guard", "before")
+    index_path, key_path = guard_paths(ctx.out)
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    ref = ctx.request_id if _REF.match(ctx.request_id) else \
+        "req-" + hashlib.sha256(ctx.request_id.encode()).hexdigest()[:32]
+    with (index_path.parent / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # several workers may add subjects at once
+        key = _guard_key(key_path)
+        idx = ForgottenIndex.load(index_path, key) if index_path.is_file() else ForgottenIndex(key)
+        if ref not in idx.refs:
+            idx.add(index_mapping(ctx.ledger.identifiers(ctx.request_id)), ref=ref)
+            idx.save(index_path)
+    ctx.record("guard", "done", {"index_sha256": sha256_file(index_path), "forms": len(idx)})
+    fault_point("guard", "after")
+    ctx.say("guard", "subject added to the forgotten-subject index (keyed hashes only)")
+
+
+# -- certify and complete --------------------------------------------------------------------
+def certify_step(ctx: Context, attempt: Attempt, model_before: dict):
+    from forget import certificate as C
+
+    path = ctx.work / "certificate.json"
+    if ctx.done("certify") and path.is_file():
+        return C.Certificate.read(path)
+    ctx.record("certify", "started")
+    fault_point("certify", "before")
+    audits = [e for e in ctx.ledger.events(ctx.request_id) if e.kind == "audit_recorded"
+              and e.data.get("passed")]
+    report = json.loads(attempt.report.read_text())
+    card = attempt.card
+    cert = C.issue(
+        ctx.ledger, ctx.request_id, event_seq=audits[-1].seq, model_before=model_before,
+        model_after={"version": card["version"], "sha256": card["sha256"]},
+        method=card["method"], method_config_hash=card["config_hash"],
+        guarantee=card["guarantee"], formal_guarantee=card.get("formal_guarantee"),
+        audit={"verdict": report["verdict"], "report_sha256": sha256_file(attempt.report),
+               "config_hash": report.get("config_hash"), "attempt": attempt.n},
+        issued_at=now_iso(),
+    )
+    write_json_atomic(path, json.loads(cert.to_json()))
+    ctx.record("certify", "done", {"certificate_sha256": sha256_file(path)})
+    fault_point("certify", "after")
+    ctx.say("certify", f"certificate written: {path}")
+    return cert
+
+
+def complete_step(ctx: Context, attempt: Attempt, cert) -> None:
+    from forget.ledger import State
+
+    if ctx.ledger.get(ctx.request_id).state == State.COMPLETED:
+        return
+    serving = ctx.out / "serving.json"
+    with (ctx.out / ".serving.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pointers = json.loads(serving.read_text()) if serving.is_file() else {}
+        pointers[attempt.card.get("line") or attempt.card["parent"]] = {
+            "version": attempt.card["version"], "path": str(attempt.model_dir.resolve()),
+            "request_id": ctx.request_id}
+        write_json_atomic(serving, pointers)
+    fault_point("complete", "before")
+    ctx.ledger.complete(ctx.request_id, details={
+        "certificate_sha256": sha256_file(ctx.work / "certificate.json"),
+        "model": attempt.card["version"]}, worker_id=ctx.worker_id)
+    fault_point("complete", "after")
+    ctx.say("complete", "request completed; the subject's identifiers were crypto-shredded")
+
+
+def finished_outcome(ctx: Context, res: ProcessOutcome, t0: float) -> ProcessOutcome:
+    import time
+
+    rec = ctx.ledger.get(ctx.request_id)
+    res.state = rec.state.value
+    res.status = "completed" if rec.state.value == "completed" else res.status or rec.state.value
+    scope = ctx.work / "scope.json"
+    if scope.is_file() and not res.scope:
+        res.scope = json.loads(scope.read_text())
+    cert = ctx.work / "certificate.json"
+    if cert.is_file():
+        c = json.loads(cert.read_text())
+        res.certificate, res.method = str(cert), c["method"]
+        res.model_before, res.model_after = c["model_before"], c["model_after"]
+        n = c["audit"].get("attempt")
+        if n:
+            res.report = str(ctx.work / f"attempt-{n}" / "audit" / "report.html")
+    res.wall_s = time.perf_counter() - t0
+    return res
