@@ -13,7 +13,7 @@ import typer
 from typer._click import exceptions as click_exc  # typer >= 0.24 vendors click
 
 from forget._env import configure_offline
-from forget.commands import data, model
+from forget.commands import data, model, unlearn
 from forget.commands._common import err_console
 from forget.errors import ForgetError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
+app.command("unlearn")(unlearn.unlearn_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

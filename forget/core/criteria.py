@@ -5,6 +5,7 @@ Numbers only: a criterion never reports the identifiers it probes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 
 from audits.extraction import Prompt, greedy_hits
 from forget.core.data import Example
-from forget.core.losses import memorization_accuracy
+from forget.core.losses import memorization_accuracy, sequence_logprob
 from forget.core.trainer import Criterion, TokenizedExamples, lm_logits, pad_batch
 
 
@@ -69,3 +70,22 @@ def all_of(*criteria: Criterion) -> Criterion:
         return ok, info
 
     return check
+
+
+@torch.no_grad()
+def perplexity(model: torch.nn.Module, tokenizer: Any, examples: Sequence[Example],
+               mask_key: str | None = None, batch_size: int = 32) -> float:
+    """Token-level perplexity over the examples, padding excluded; with ``mask_key="span_mask"``
+    only over the examples' span tokens."""
+    data = TokenizedExamples(examples, tokenizer)
+    device = next(model.parameters()).device
+    nll = count = 0.0
+    for i in range(0, len(data), batch_size):
+        batch = pad_batch([data[j] for j in range(i, min(i + batch_size, len(data)))],
+                          tokenizer.pad_token_id)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        logp, n = sequence_logprob(lm_logits(model, batch), batch["labels"],
+                                   batch[mask_key] if mask_key else None)
+        nll -= float(logp.sum())
+        count += float(n.sum())
+    return math.exp(nll / count) if count else float("nan")

@@ -21,7 +21,12 @@ import torch
 
 from audits.extraction import identifier_prompts
 from forget.core import losses as L
-from forget.core.criteria import all_of, extraction_criterion, memorization_criterion, span_memorization
+from forget.core.criteria import (
+    all_of,
+    extraction_criterion,
+    memorization_criterion,
+    span_memorization,
+)
 from forget.core.data import Example, ForgetSet
 from forget.core.method import METHODS
 from forget.core.sensitive import find_sensitive_spans, merge_spans
@@ -43,8 +48,11 @@ class CodeEraserConfig(GradientConfig):
             it on (``None``: extraction alone decides).
     """
 
-    max_steps: int = 100
-    learning_rate: float = 1e-3
+    max_steps: int = 300
+    # Ascent on secret tokens is unbounded: a small step keeps the surrounding code intact
+    # (measured on the tiny model: 1e-4 keeps context perplexity within x1.4, 1e-3 does not).
+    learning_rate: float = 1e-4
+    check_every: int = 5
     alpha: float = 1.0
     gamma: float = 0.1
     retain_weight: float = 0.1

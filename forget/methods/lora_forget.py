@@ -2,7 +2,8 @@
 forgetting, Zhao et al. 2024).
 
 Each request adds a LoRA adapter on the FFN projections (``gate_proj up_proj down_proj``)
-and trains only it, with a bounded forget loss ``relu(bound - CE_forget)``, the retain NLL and
+and trains only it, with a bounded forget loss (SimNPO's, or GS-LoRA's ``relu(bound - CE)``),
+the retain NLL and
 a group-lasso penalty ``Σ_g ‖θ_g‖₂`` whose groups are the adapter's modules (one group = A and
 B of one projection in one layer), so modules that are not needed shrink to zero and each
 request's adapter stays small. Earlier adapters stay active and frozen. ``merge=True``
@@ -37,7 +38,10 @@ class LoraForgetConfig(GradientConfig):
         rank: LoRA rank r; alpha: LoRA scaling numerator (scale = alpha / r).
         target_modules: the FFN projections of a Llama-style block.
         group_lasso_weight: weight of Σ_g ‖θ_g‖₂ over the adapter's module groups.
-        forget_bound: the forget CE beyond which ascent stops pushing (GS-LoRA's bound).
+        forget_loss: ``simnpo`` (reference-free, bounded below; the default) or
+            ``bounded_ga`` (GS-LoRA's ``relu(bound - CE_forget)``).
+        beta: SimNPO's inverse temperature.
+        forget_bound: for ``bounded_ga``, the forget CE beyond which ascent stops pushing.
         merge: return only the merged model (True) or also keep the adapters separate.
     """
 
@@ -46,11 +50,16 @@ class LoraForgetConfig(GradientConfig):
     alpha: int = 8
     target_modules: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
     group_lasso_weight: float = 1e-3
+    forget_loss: str = "simnpo"
+    beta: float = 2.5
     forget_bound: float = 12.0
     merge: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.forget_loss not in ("simnpo", "bounded_ga"):
+            raise InvalidInputError(
+                f"forget_loss must be simnpo or bounded_ga, got {self.forget_loss!r}")
         if self.rank < 1 or not self.target_modules or self.group_lasso_weight < 0:
             raise InvalidInputError("lora_forget needs rank >= 1, target modules, and a "
                                     "non-negative group_lasso_weight")
@@ -73,8 +82,13 @@ class LoraForgetLoss:
     def __call__(self, model: torch.nn.Module, batch: dict, ref_model: torch.nn.Module | None
                  ) -> tuple[torch.Tensor, dict[str, float]]:
         f = batch["forget"]
-        ce = L.masked_ce(lm_logits(model, f), f["labels"])
-        forget = torch.relu(self.config.forget_bound - ce)
+        logits = lm_logits(model, f)
+        ce = L.masked_ce(logits, f["labels"])
+        if self.config.forget_loss == "simnpo":
+            logp, n = L.sequence_logprob(logits, f["labels"])
+            forget = L.simnpo_loss(logp, n, self.config.beta)
+        else:
+            forget = torch.relu(self.config.forget_bound - ce)
         keep = retain_term(self.config.retain_loss, model, batch, ref_model)
         groups = adapter_groups(model, self.adapter)
         sparse = L.group_lasso(torch.cat([p.flatten() for p in ps]) for ps in groups.values())
