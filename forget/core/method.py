@@ -1,0 +1,154 @@
+"""The method interface: ``Method``, its ``MethodConfig`` and the ``UnlearnResult`` it returns.
+
+A method is a class registered once, in its own module, in ``METHODS``. It takes the model to
+unlearn, its tokenizer, the forget and retain sets and its config, and returns a new model
+(the model it was given is never modified) with what was done and what it guarantees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from forget.errors import InvalidInputError, UnknownMethodError
+from forget.registry import Registry
+
+if TYPE_CHECKING:
+    from forget.core.data import ForgetSet, RetainSet
+
+EMPIRICAL = ("empirical, confirmed by audit: no formal bound; the audit (extraction, membership "
+             "inference, exposure) is the evidence that the data no longer influences outputs")
+EXACT = ("exact: the model was retrained from scratch on data without the subject's records, "
+         "so it is the model that would exist had the data never been collected")
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's config. Subclasses add fields with documented defaults.
+
+    Attributes:
+        max_steps: the most optimiser steps; training stops earlier once the forget criterion
+            holds.
+        seed: seeds data order and initialisation.
+    """
+
+    max_steps: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 0:
+            raise InvalidInputError(f"max_steps must be >= 0, got {self.max_steps}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of every field (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MethodConfig:
+        """Build a config from ``to_dict`` output; unknown keys are refused by name."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InvalidInputError(
+                f"{cls.__name__} has no field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _coerce(hints.get(k), v) for k, v in data.items()})
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of the class name and fields (what the card records)."""
+        body = json.dumps({"config": type(self).__name__, **self.to_dict()}, sort_keys=True,
+                          separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """JSON gives lists where a field is a tuple; give the tuple back so configs compare equal."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            if typing.get_origin(arg) is tuple and isinstance(value, list):
+                return tuple(value)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+@dataclass
+class UnlearnResult:
+    """What a method returns.
+
+    Attributes:
+        model: the new model (a plain ``PreTrainedModel``, ready to save or audit).
+        method: the registered name of the method.
+        steps: optimiser steps taken (retraining: all its steps).
+        tokens_processed: tokens that went through a training forward pass (forget + retain).
+        wall_time_s: seconds from start to the returned model.
+        config: the config as a dict; ``config_hash`` its hash.
+        guarantee: the guarantee in plain language.
+        formal_guarantee: for DP / certified methods, e.g. ``{"epsilon": 8, "delta": 1e-5,
+            "order": 4}``; ``None`` for empirical ones.
+        adapter: for adapter methods kept unmerged, the model with its adapters (peft).
+        stopped_by: ``criterion`` (the forget criterion held), ``max_steps`` or ``already``
+            (it held before any step).
+        history: per-check records (step, losses, criterion values); no personal data.
+    """
+
+    model: Any
+    method: str
+    steps: int
+    tokens_processed: int
+    wall_time_s: float
+    config: dict[str, Any]
+    config_hash: str
+    guarantee: str
+    formal_guarantee: dict[str, float] | None = None
+    adapter: Any = None
+    stopped_by: str = "max_steps"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-able part (everything but the model objects)."""
+        return {k: getattr(self, k) for k in (
+            "method", "steps", "tokens_processed", "wall_time_s", "config", "config_hash",
+            "guarantee", "formal_guarantee", "stopped_by")}
+
+
+class Method(ABC):
+    """An unlearning method. Subclasses set ``name``, ``config_class`` and ``guarantee``."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    guarantee: ClassVar[str] = EMPIRICAL
+
+    @abstractmethod
+    def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,
+            config: MethodConfig | None = None) -> UnlearnResult:
+        """Unlearn ``forget`` from ``model``; the given model is left unchanged."""
+
+    def check_config(self, config: MethodConfig | None) -> MethodConfig:
+        """``config`` or the default; refuses a config of another method."""
+        if config is None:
+            return self.config_class()
+        if not isinstance(config, self.config_class):
+            raise InvalidInputError(
+                f"method {self.name!r} takes a {self.config_class.__name__}, "
+                f"got a {type(config).__name__}"
+            )
+        return config
+
+
+METHODS: Registry[type[Method]] = Registry("unlearning method", Method, error=UnknownMethodError)
+
+
+def get_method(name: str) -> Method:
+    """An instance of the method registered as ``name`` (did-you-mean on a typo)."""
+    import forget.methods  # noqa: F401  (registers every method)
+
+    return METHODS.get(name)()
