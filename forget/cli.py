@@ -13,7 +13,18 @@ import typer
 from typer._click import exceptions as click_exc  # typer >= 0.24 vendors click
 
 from forget._env import configure_offline
-from forget.commands import audit, certificate, data, demo, guard, ledger, model, request, unlearn
+from forget.commands import (
+    audit,
+    certificate,
+    data,
+    demo,
+    guard,
+    ledger,
+    model,
+    process,
+    request,
+    unlearn,
+)
 from forget.commands._common import err_console
 from forget.errors import ForgetError
 
@@ -31,6 +42,8 @@ app.add_typer(guard.app, name="guard")
 app.add_typer(certificate.app, name="certificate")
 app.command("unlearn")(unlearn.unlearn_cmd)
 app.command("audit")(audit.audit_cmd)
+app.command("process")(process.process_cmd)
+app.command("worker")(process.worker_cmd)
 app.command("demo")(demo.demo_cmd)
 
 

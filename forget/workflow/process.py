@@ -65,9 +65,9 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         lm_eval: run the lm-eval utility tasks in the audit.
         progress: a callable ``(step, message)`` told what happens (the CLI prints it).
     """
+    import forget.methods  # noqa: F401  (registers every method)
     from forget.corpus import load_corpus
     from forget.ledger import State
-    from forget.methods import METHODS  # noqa: F401  (registers every method)
 
     t0 = time.perf_counter()
     say = progress or (lambda step, msg: None)

@@ -142,7 +142,7 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
     from forget.models import ModelRegistry, read_card, save_model
     from forget.models.registry import new_card
 
-    key = f"unlearn:{attempt.n}"
+    key = f"unlearn-{attempt.n}"
     card_file = attempt.model_dir / "forget_model.json"
     if ctx.done(key) and card_file.is_file():
         attempt.card = read_card(attempt.model_dir)
@@ -205,7 +205,7 @@ def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, c
     from forget.ledger import State
     from forget.models import load_model
 
-    key = f"audit:{attempt.n}"
+    key = f"audit-{attempt.n}"
     report = attempt.report
     if not (ctx.done(key) and report.is_file()):
         ctx.record(key, "started")

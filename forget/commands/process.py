@@ -1,0 +1,90 @@
+"""`forget process REQUEST_ID ...` and `forget worker ...`: run the deletion workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from forget.commands._common import console, write_json
+
+LEDGER_HELP = "Ledger URL (sqlite:///ledger.db, postgresql+psycopg://...) or a path."
+KEY_HELP = "The ledger's key directory (default: beside a SQLite file; see forget/ledger/README.md)."
+
+
+def _say(step: str, msg: str) -> None:
+    console.print(f"[cyan]{step:>9}[/] {msg}", highlight=False)
+
+
+def outcome_table(res) -> Table:
+    t = Table(title=f"request {res.request_id}: {res.status}")
+    t.add_column("")
+    t.add_column("value")
+    sc = res.scope or {}
+    rows = [("state", res.state), ("records found", str(sc.get("records", "")))]
+    if sc.get("recall") is not None:
+        rows.append(("scoping recall / precision", f"{sc['recall']:.0%} / {sc['precision']:.0%}"))
+    for a in res.attempts:
+        rows.append((f"attempt {a['attempt']}", f"{a['method']}: {a['verdict']} "
+                     f"({a.get('steps')} steps, {a.get('wall_s')} s)"))
+    rows += [("model before", str(res.model_before.get("version", ""))),
+             ("model after", str(res.model_after.get("version", ""))),
+             ("certificate", res.certificate or ""), ("report", res.report or ""),
+             ("reason", res.reason or ""), ("wall time", f"{res.wall_s:.0f} s")]
+    for k, v in rows:
+        if v:
+            t.add_row(k, v)
+    return t
+
+
+def process_cmd(
+    request_id: str = typer.Argument(..., help="The request to process."),
+    ledger: str = typer.Option(..., "--ledger", help=LEDGER_HELP),
+    model: Path = typer.Option(..., "--model", help="Model directory to unlearn from (read only)."),
+    data: Path = typer.Option(..., "--data", help="Training data directory."),
+    out: Path = typer.Option(..., "--out", help="Output folder (models, reports, certificates)."),
+    method: str = typer.Option("auto", "--method", help="A method name, or auto."),
+    retrained: Path | None = typer.Option(None, "--retrained", help="Retrained control model."),
+    key_dir: Path | None = typer.Option(None, "--key-dir", help=KEY_HELP),
+    lm_eval: bool = typer.Option(False, "--lm-eval/--no-lm-eval", help="Run lm-eval utility tasks."),
+    registry: Path | None = typer.Option(None, "--registry", help="Model registry directory."),
+) -> None:
+    """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity."""
+    from forget.ledger import Ledger
+    from forget.workflow import process_request
+
+    led = Ledger(ledger, key_dir=key_dir, create=False)
+    res = process_request(led, request_id, model=model, data=data, out=out, method=method,
+                          retrained=retrained, lm_eval=lm_eval, registry=registry, progress=_say)
+    console.print(outcome_table(res))
+    write_json(Path(out) / f"outcome-{res.request_id}.json", res.__dict__)
+    raise typer.Exit({"completed": 0, "failed": 1}.get(res.status, 3))
+
+
+def worker_cmd(
+    ledger: str = typer.Option(..., "--ledger", help=LEDGER_HELP),
+    model: Path = typer.Option(..., "--model", help="Model directory to unlearn from (read only)."),
+    data: Path = typer.Option(..., "--data", help="Training data directory."),
+    out: Path = typer.Option(..., "--out", help="Output folder shared by the workers."),
+    once: bool = typer.Option(False, "--once", help="Exit when nothing is left to claim."),
+    worker_id: str | None = typer.Option(None, "--worker-id", help="Default: host-pid."),
+    lease: float = typer.Option(900.0, "--lease", help="Lease in seconds (renewed on progress)."),
+    method: str = typer.Option("auto", "--method"),
+    key_dir: Path | None = typer.Option(None, "--key-dir", help=KEY_HELP),
+    registry: Path | None = typer.Option(None, "--registry", help="Model registry directory."),
+) -> None:
+    """Claim requests from the ledger and process them (many workers may run at once)."""
+    from forget.ledger import Ledger
+    from forget.worker import run_worker
+
+    led = Ledger(ledger, key_dir=key_dir, create=False)
+    stats = run_worker(led, model=model, data=data, out=out, worker_id=worker_id,
+                       lease_seconds=lease, once=once, method=method, registry=registry,
+                       say=_say)
+    t = Table(title=f"worker {stats.worker_id}")
+    t.add_column("request")
+    t.add_column("status")
+    for p in stats.processed:
+        t.add_row(p["request_id"], p["status"])
+    console.print(t)
