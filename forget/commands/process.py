@@ -49,14 +49,22 @@ def process_cmd(
     key_dir: Path | None = typer.Option(None, "--key-dir", help=KEY_HELP),
     lm_eval: bool = typer.Option(False, "--lm-eval/--no-lm-eval", help="Run lm-eval utility tasks."),
     registry: Path | None = typer.Option(None, "--registry", help="Model registry directory."),
+    audit_config: Path | None = typer.Option(
+        None, "--audit-config", help="AuditConfig JSON: thresholds fixed before the run."),
 ) -> None:
     """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity."""
     from forget.ledger import Ledger
     from forget.workflow import process_request
 
+    cfg = None
+    if audit_config is not None:
+        from audits import AuditConfig
+
+        cfg = AuditConfig.from_file(audit_config)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     res = process_request(led, request_id, model=model, data=data, out=out, method=method,
-                          retrained=retrained, lm_eval=lm_eval, registry=registry, progress=_say)
+                          retrained=retrained, lm_eval=lm_eval, registry=registry,
+                          audit_config=cfg, progress=_say)
     console.print(outcome_table(res))
     write_json(Path(out) / f"outcome-{res.request_id}.json", res.__dict__)
     raise typer.Exit({"completed": 0, "failed": 1}.get(res.status, 3))

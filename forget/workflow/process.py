@@ -47,7 +47,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
                     worker_id: str | None = None, max_attempts: int = 2,
                     allow_retrain: bool = True, retrained: Path | str | None = None,
                     registry: Path | str | None = None, use_presidio: bool = True,
-                    lm_eval: bool = False, progress=None) -> ProcessOutcome:
+                    lm_eval: bool = False, method_config: dict | None = None,
+                    progress=None) -> ProcessOutcome:
     """Process one erasure request end to end (resuming whatever a previous run left).
 
     Args:
@@ -63,6 +64,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         max_attempts: attempts of the chosen method before the fallback.
         retrained: a model retrained without the subject, used as the audit's second control.
         lm_eval: run the lm-eval utility tasks in the audit.
+        method_config: fields overriding the chosen method's config defaults (e.g.
+            ``{"max_steps": 100}``), for every attempt of that method.
         progress: a callable ``(step, message)`` told what happens (the CLI prints it).
     """
     import forget.methods  # noqa: F401  (registers every method)
@@ -116,7 +119,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     plan = plan_attempts(method, forget, max_attempts=max_attempts, allow_retrain=allow_retrain)
     passed = None
     for n, (name, overrides) in enumerate(plan, 1):
-        attempt = S.Attempt(n, name, overrides, work / f"attempt-{n}")
+        base = dict(method_config or {}) if name == plan[0][0] else {}
+        attempt = S.Attempt(n, name, base | overrides, work / f"attempt-{n}")
         S.unlearn_step(ctx, attempt, original, forget, retain)
         verdict = S.audit_step(ctx, attempt, corpus, forget, controls, cfg, lm_eval=lm_eval)
         res.attempts.append(attempt.summary(verdict))

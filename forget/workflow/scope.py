@@ -39,9 +39,13 @@ class Scope:
 
 
 def index_mapping(identifiers) -> dict[str, list[str]]:
+    """The guardrails index's view of a request's identifiers (an id that is an email address,
+    e.g. a secret of kind email, is indexed as an email so its obfuscated forms match too)."""
+    others = [v for _, v in identifiers.other_ids]
     m: dict[str, list[str]] = {"name": [identifiers.name] if identifiers.name else [],
-                               "email": list(identifiers.emails), "phone": list(identifiers.phones),
-                               "id": [v for _, v in identifiers.other_ids]}
+                               "email": list(identifiers.emails) + [v for v in others if "@" in v],
+                               "phone": list(identifiers.phones),
+                               "id": [v for v in others if "@" not in v]}
     return {k: v for k, v in m.items() if v}
 
 

@@ -155,10 +155,17 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
     if not card_file.is_file():
         ctx.say("unlearn", f"attempt {attempt.n}: {attempt.method}")
         impl = get_method(attempt.method)
-        cfg = impl.config_class()
+        fields = {k: v for k, v in attempt.overrides.items() if not k.startswith("_")}
+        cfg = impl.config_class.from_dict(impl.config_class().to_dict() | fields)
         scale = attempt.overrides.get("_scale_steps")
         if scale and getattr(cfg, "max_steps", 0):
-            cfg = impl.config_class.from_dict(cfg.to_dict() | {"max_steps": cfg.max_steps * scale})
+            # A stronger retry: a larger step budget, spent whole (the greedy-extraction stop
+            # criterion fired too early for the audit the first time, so it is only checked at
+            # the end).
+            steps = cfg.max_steps * scale
+            stronger = {"max_steps": steps} | ({"check_every": steps}
+                                               if "check_every" in cfg.to_dict() else {})
+            cfg = impl.config_class.from_dict(cfg.to_dict() | stronger)
         net, tok = original
         result = impl.run(model=copy.deepcopy(net), tokenizer=tok, forget=forget, retain=retain,
                           config=cfg)

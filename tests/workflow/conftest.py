@@ -1,0 +1,44 @@
+"""Fixtures for the end-to-end workflow tests (tiny model, session-scoped runs)."""
+
+from __future__ import annotations
+
+import pytest
+from wf_helpers import FAST_AUDIT, identifiers_of, person_request
+
+
+@pytest.fixture(scope="session")
+def fast_audit():
+    from audits import AuditConfig
+
+    return AuditConfig(**FAST_AUDIT)
+
+
+@pytest.fixture(scope="session")
+def person_run(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, trained_subject,
+               retrained_model_dir, fast_audit):
+    """One person request processed end to end through the Python API, logs captured."""
+    import logging
+
+    from forget.ledger import Ledger
+    from forget.workflow import process_request
+
+    root = tmp_path_factory.mktemp("person")
+    ident = identifiers_of(corpus, trained_subject)
+    led = Ledger(root / "ledger.db")
+    led.submit(person_request("req-person", ident))
+    waiting = process_request(led, "req-person", model=tiny_model_dir, data=corpus_dir,
+                              out=root / "out", registry=root / "registry")
+    led.verify_identity("req-person")
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: messages.append(r.getMessage())  # type: ignore[method-assign]
+    logging.getLogger().addHandler(handler)
+    try:
+        res = process_request(led, "req-person", model=tiny_model_dir, data=corpus_dir,
+                              out=root / "out", registry=root / "registry",
+                              retrained=retrained_model_dir, audit_config=fast_audit,
+                              progress=lambda s, m: messages.append(m))
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return {"root": root, "ledger": led, "result": res, "waiting": waiting, "ident": ident,
+            "messages": messages}

@@ -1,0 +1,127 @@
+"""End to end: a request goes in, a verified deletion comes out (tiny model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from wf_helpers import leaks, run_cli
+
+from forget import certificate as C
+from forget.ledger import DeletionRequest, Ledger, ShreddedError
+
+
+def test_unverified_request_waits_with_the_clock_paused(person_run):
+    assert person_run["waiting"].status == "waiting_identity"
+
+
+def test_person_request_is_completed_with_a_verifiable_certificate(person_run):
+    res, led = person_run["result"], person_run["ledger"]
+    assert res.status == "completed", res.reason
+    assert led.get("req-person").state.value == "completed"
+    assert res.scope["recall"] == 1.0 and res.scope["precision"] == 1.0
+    cert = C.Certificate.read(res.certificate)
+    check = C.verify(cert, ledger=led)
+    assert check.ok, check.message
+    assert cert.model_before["sha256"] != cert.model_after["sha256"]
+    assert cert.audit["verdict"] == "pass"
+    assert led.verify().ok
+
+
+def test_every_step_is_recorded_and_the_new_model_serves(person_run):
+    led, root, res = person_run["ledger"], person_run["root"], person_run["result"]
+    steps = led.steps("req-person")
+    for name in ("verify", "scope", "guard", "certify"):
+        assert steps[name].status == "done", name
+    passed = [a for a in res.attempts if a["verdict"] == "pass"]
+    assert passed and steps[f"audit-{passed[-1]['attempt']}"].status == "done"
+    serving = json.loads((root / "out" / "serving.json").read_text())
+    assert [v["version"] for v in serving.values()] == [res.model_after["version"]]
+
+
+def test_identifiers_are_shredded_and_found_nowhere(person_run, tiny_model_dir):
+    led, root, ident = person_run["ledger"], person_run["root"], person_run["ident"]
+    with pytest.raises(ShreddedError):
+        led.identifiers("req-person")
+    found = leaks(root, ident)
+    assert not found, found  # file names and kinds only, never the values
+    log = "\n".join(person_run["messages"])
+    assert not [k for k, v in ident.items() if v in log]
+
+
+def test_the_forgotten_subject_is_filtered_by_the_guard_index(person_run):
+    from guardrails import ForgottenIndex
+
+    out = person_run["root"] / "out" / "guard"
+    idx = ForgottenIndex.load(out / "index.json", (out / "index.key").read_bytes().strip())
+    phone = person_run["ident"]["phone"]
+    assert idx.find(f"call {phone} now") and "req-person" in idx.refs
+
+
+def test_processing_a_completed_request_again_changes_nothing(person_run, tiny_model_dir,
+                                                              corpus_dir):
+    from forget.workflow import process_request
+
+    led, root = person_run["ledger"], person_run["root"]
+    size = len(led.events())
+    again = process_request(led, "req-person", model=tiny_model_dir, data=corpus_dir,
+                            out=root / "out", registry=root / "registry")
+    assert again.status == "completed" and len(led.events()) == size
+    assert again.certificate == person_run["result"].certificate
+
+
+def test_a_failing_audit_never_completes_a_request(tmp_path, corpus, corpus_dir, tiny_model_dir,
+                                                   trained_subject, fast_audit):
+
+    from wf_helpers import identifiers_of, person_request
+
+    from forget.workflow import process_request
+
+    led = Ledger(tmp_path / "ledger.db")
+    led.submit(person_request("req-fail", identifiers_of(corpus, trained_subject)))
+    led.verify_identity("req-fail")
+    # A method that cannot pass: one step of gradient ascent, no fallback to retraining.
+    res = process_request(led, "req-fail", model=tiny_model_dir, data=corpus_dir,
+                          out=tmp_path / "out", method="gradient_ascent", max_attempts=1,
+                          allow_retrain=False, method_config={"max_steps": 1},
+                          audit_config=fast_audit)
+    assert res.status == "failed" and led.get("req-fail").state.value == "failed"
+    assert res.certificate is None and not (tmp_path / "out" / "req-fail" / "certificate.json").exists()
+    assert not (tmp_path / "out" / "serving.json").exists()
+    assert led.identifiers("req-fail").name  # not shredded: nothing was erased
+
+
+def test_code_secret_request_end_to_end(tmp_path, corpus, corpus_dir, tiny_model_dir, fast_audit):
+    from audits.extraction import greedy_hits, identifier_prompts
+    from forget.models import load_model
+    from forget.workflow import process_request
+
+    model, tok = load_model(tiny_model_dir)
+    rows = [r for r in corpus.code if r["split"] == "train" and r["spans"]
+            and r["spans"][0]["kind"] != "email"]
+    hits = {r["record_id"]: greedy_hits(model, tok, identifier_prompts(
+        r["record_id"], r["text"], r["spans"])) for r in rows}
+    row = next(r for r in rows if all(hits[r["record_id"]]))  # a secret the model leaks
+    sp = row["spans"][0]
+    secret = row["text"][sp["start"]:sp["end"]]
+    led = Ledger(tmp_path / "ledger.db")
+    led.submit(DeletionRequest(request_id="req-secret", other_ids=((sp["kind"], secret),),
+                               ground="d"))
+    led.verify_identity("req-secret")
+    res = process_request(led, "req-secret", model=tiny_model_dir, data=corpus_dir,
+                          out=tmp_path / "out", audit_config=None, use_presidio=False)
+    assert res.status == "completed", res.reason
+    assert res.attempts[0]["method"] == "code_eraser"
+    assert row["record_id"] in res.scope["record_ids"]
+    after, _ = load_model(tmp_path / "out" / "req-secret" / f"attempt-{len(res.attempts)}"
+                          / "model")
+    assert not any(greedy_hits(after, tok, identifier_prompts(row["record_id"], row["text"],
+                                                              row["spans"])))
+    assert not leaks(tmp_path, {"secret": secret})
+
+
+def test_certificate_verify_cli(person_run):
+    res = person_run["result"]
+    ok = run_cli("certificate", "verify", res.certificate, "--ledger",
+                 str(person_run["root"] / "ledger.db"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -1,0 +1,42 @@
+"""Helpers for the workflow tests (plain functions; fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# Thresholds fixed before the run, lighter than the default only in sample counts (speed).
+FAST_AUDIT = {"bootstrap": 300, "samples": 4, "relearn_steps": 5}
+
+
+def identifiers_of(corpus, subject_id: str) -> dict[str, str]:
+    ident = corpus.subject(subject_id)["identifiers"]
+    return {k: ident[k] for k in ("name", "email", "phone", "national_id")}
+
+
+def person_request(request_id: str, ident: dict[str, str]):
+    from forget.ledger import DeletionRequest
+
+    return DeletionRequest(request_id=request_id, name=ident["name"], emails=(ident["email"],),
+                           phones=(ident["phone"],),
+                           other_ids=(("national_id", ident["national_id"]),), ground="a")
+
+
+def leaks(root: Path, values: dict[str, str]) -> list[str]:
+    """Files under ``root`` (or the file itself) holding any value: 'path: kind' (no values)."""
+    files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+    out = []
+    for p in files:
+        blob = p.read_bytes()
+        for kind, v in values.items():
+            forms = {v, v.lower(), v.upper()}
+            if any(f.encode() in blob for f in forms):
+                out.append(f"{p.name}: {kind}")
+    return out
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "forget", *args], capture_output=True, text=True,
+                          env=os.environ | {"COLUMNS": "200"} | (env or {}), timeout=900)
