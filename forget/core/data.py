@@ -20,7 +20,7 @@ from forget.errors import InvalidInputError
 # Identifier kinds whose verbatim extraction is the forget criterion: the ones a model can only
 # produce by memorising them (a name or a city can be guessed; a phone number cannot).
 PEOPLE_KINDS = ("phone", "email", "national_id")
-SECRET_KINDS = ("api_key", "password", "secret_key", "token", "ip_address", "email")
+SECRET_KINDS = ("api_key", "password", "secret_key", "token", "ip_address")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class ForgetSet:
     examples: list[Example]
     subject_id: str | None = None
     holdout: list[Example] = field(default_factory=list)
-    kinds: tuple[str, ...] = PEOPLE_KINDS + SECRET_KINDS
+    kinds: tuple[str, ...] = PEOPLE_KINDS + SECRET_KINDS  # email covers code e-mails too
 
     def texts(self) -> list[str]:
         return [e.text for e in self.examples]
