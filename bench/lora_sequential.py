@@ -47,14 +47,16 @@ def main() -> None:
                         progress=False)
         model, tok = load_model(model_dir)
 
-    sets = {}
+    targets = []
     for sid in corpus.subject_ids("train"):
-        fset, rset = subject_sets(corpus, sid)
+        fset, _ = subject_sets(corpus, sid)
         if any(greedy_hits(model, tok, fset.prompts())):
-            sets[sid] = (fset, rset)
-        if len(sets) == args.requests:
+            targets.append(sid)
+        if len(targets) == args.requests:
             break
-    targets = list(sets)
+    # request i's retain set also leaves out the subjects forgotten by requests 1..i-1
+    sets = {sid: subject_sets(corpus, sid, already_forgotten=targets[:i])
+            for i, sid in enumerate(targets)}
     kept = [Example(r["record_id"], r["text"]) for r in corpus.people
             if r["split"] == "train" and r["subject_id"] not in targets]
     rows = [{"request": 0, "retain_ppl": round(perplexity(model, tok, kept), 4),
