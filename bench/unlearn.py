@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -86,6 +87,8 @@ def main() -> None:
             "extracted_after": sum(greedy_hits(result.model, tok, prompts)),
             "retain_ppl": round(perplexity(result.model, tok, others), 4),
             "config_hash": result.config_hash,
+            # other jobs share this machine's cores: the 1-minute load average after the run
+            "load_average_1m": round(os.getloadavg()[0], 2),
         })
         print(f"[bench] {rows[-1]}", flush=True)
     retrain = next((r for r in rows if r["method"] == "retrain"), None)
@@ -100,7 +103,8 @@ def main() -> None:
         "extraction_probes": len(prompts), "extracted_before": before,
         "original_retain_ppl": round(base_ppl, 4), "original_train_time_s": train_s,
         "target": f"<= {TARGET_SHARE:.0%} of retrain time with zero extraction",
-        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(),
                     "cuda": torch.cuda.is_available()},
         "results": rows,
     }

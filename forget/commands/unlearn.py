@@ -41,12 +41,14 @@ def unlearn_cmd(
         raise InvalidInputError(f"{out} already exists and is not empty; choose a new --out")
     impl = get_method(method)  # an unknown name fails before any loading
     corpus = load_corpus(data)
-    fset, rset = subject_sets(corpus, subject)
     net, tok = load_model(model)
     try:
         parent = read_card(model)
     except ModelNotFoundError:
         parent = {}
+    # subjects the parent was trained without or already unlearned stay out of the retain set
+    earlier = [s for s in parent.get("excluded_subjects", []) if s != subject]
+    fset, rset = subject_sets(corpus, subject, already_forgotten=earlier)
     cfg = impl.config_class(**({"max_steps": max_steps} if max_steps is not None else {}))
     prompts = fset.prompts()
     before = sum(greedy_hits(net, tok, prompts))

@@ -20,7 +20,7 @@ from forget.errors import InvalidInputError
 # Identifier kinds whose verbatim extraction is the forget criterion: the ones a model can only
 # produce by memorising them (a name or a city can be guessed; a phone number cannot).
 PEOPLE_KINDS = ("phone", "email", "national_id")
-SECRET_KINDS = ("api_key", "password", "secret_key", "token", "ip_address", "email")
+SECRET_KINDS = ("api_key", "password", "secret_key", "token", "ip_address")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class ForgetSet:
     examples: list[Example]
     subject_id: str | None = None
     holdout: list[Example] = field(default_factory=list)
-    kinds: tuple[str, ...] = PEOPLE_KINDS + SECRET_KINDS
+    kinds: tuple[str, ...] = PEOPLE_KINDS + SECRET_KINDS  # email covers code e-mails too
 
     def texts(self) -> list[str]:
         return [e.text for e in self.examples]
@@ -68,8 +68,12 @@ def _example(row: dict, source: str) -> Example:
                    row.get("path"))
 
 
-def subject_sets(corpus: Corpus, subject_id: str) -> tuple[ForgetSet, RetainSet]:
+def subject_sets(corpus: Corpus, subject_id: str, *, already_forgotten: Iterable[str] = ()
+                 ) -> tuple[ForgetSet, RetainSet]:
     """Forget = the subject's records; retain = the training set without them.
+
+    ``already_forgotten``: subjects erased by earlier requests from this model's lineage.
+    Their records leave the retain set too; otherwise the retain term would teach them back.
 
     Raises:
         UnknownSubjectError: the subject is not in the corpus.
@@ -84,8 +88,9 @@ def subject_sets(corpus: Corpus, subject_id: str) -> tuple[ForgetSet, RetainSet]
     forget = [_example(r, "code" if "path" in r else "people")
               for r in corpus.records_of(subject_id) if r["split"] == "train"]
     holdout = [_example(r, "people") for r in corpus.people if r["split"] == "holdout"]
+    excluded = {subject_id, *already_forgotten}
     retain = [Example(t.record_id, t.text, (), t.source)
-              for t in training_records(corpus, exclude_subjects=[subject_id])]
+              for t in training_records(corpus, exclude_subjects=sorted(excluded))]
     return ForgetSet(forget, subject_id, holdout), RetainSet(retain)
 
 

@@ -234,5 +234,9 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
     if parts:
         history.append({"step": steps, "last_loss_parts": parts[-1]})
     met = callback is not None and callback.met_at is not None
+    if callback is not None and not met and steps % callback.every:
+        ok, info = callback.criterion(model)  # the last steps were not checked yet
+        history.append({"step": steps, "met": ok, **info})
+        met = ok
     return TrainOutcome(model, steps, trainer.tokens_processed, "criterion" if met else "max_steps",
                         time.perf_counter() - t0, history)

@@ -89,3 +89,10 @@ def test_code_sets(corpus):
 ])
 def test_span_token_mask(offsets, spans, mask):
     assert span_token_mask(offsets, spans) == mask
+
+
+def test_already_forgotten_subjects_leave_the_retain_set(corpus):
+    first, second = corpus.subject_ids("train")[:2]
+    _, rset = subject_sets(corpus, second, already_forgotten=[first])
+    gone = {r["record_id"] for r in corpus.records_of(first) + corpus.records_of(second)}
+    assert not gone & {e.record_id for e in rset.examples}
