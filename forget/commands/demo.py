@@ -40,7 +40,8 @@ def ensure_demo_assets(out: Path) -> tuple[Path, Path, bool]:
 def demo_cmd(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for the demo's outputs."),
 ) -> None:
-    """Run the demo: corpus and demo model (cached after the first run), memorization table."""
+    """Run the demo: corpus and demo model (cached), then a person's erasure request and a leaked
+    secret's, each through the whole workflow (scope, unlearn, audit, guard, certificate)."""
     from forget.commands.model import memorization_rich
 
     t0 = time.perf_counter()
@@ -53,7 +54,11 @@ def demo_cmd(
         f"{train['subjects']} people it was trained on and of [bold]{hold['any']:.0%}[/] of the "
         f"{hold['subjects']} it never saw: there is something to forget."
     )
+    from forget.commands.demo_run import print_summary, run_requests
+
+    requests = print_summary(run_requests(out, data, model), t0)
     write_json(out / "demo_summary.json", {"data": str(data), "model": str(model),
                                            "memorization": table, "trained_now": trained,
+                                           "requests": requests,
                                            "wall_seconds": round(time.perf_counter() - t0, 1)})
     console.print(f"[green]outputs in[/] {out} ({time.perf_counter() - t0:.0f} s)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,10 @@ def train_model(
     records = training_records(corpus, exclude_subjects=excluded)
     random.seed(seed)
     torch.manual_seed(seed)
+    t0 = time.perf_counter()
     tokenizer = train_tokenizer(tokenizer_texts(corpus), vocab_size=spec.vocab_size)
     model = train_lm(records, tokenizer, spec, seed=seed, progress=progress, epochs=epochs)
+    train_wall_s = round(time.perf_counter() - t0, 1)
     manifest = corpus.root / "manifest.json"
     card = new_card(
         kind="retrained" if excluded else "trained",
@@ -53,6 +56,7 @@ def train_model(
         excluded_subjects=excluded,
         training_record_ids=sorted({r.record_id for r in records}),
         config={"size": size_dict(spec) | ({"epochs": epochs} if epochs else {}), "seed": seed},
+        train_wall_s=train_wall_s,
         data_sha256=json.loads(manifest.read_text())["sha256"] if manifest.is_file() else {},
     )
     path = save_model(model, tokenizer, out, card=card)

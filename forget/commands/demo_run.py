@@ -1,0 +1,127 @@
+"""The requests part of `forget demo`: two erasure requests through the whole workflow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from rich.table import Table
+
+from forget.commands._common import console
+
+
+def pick_secret(corpus, model, tokenizer) -> tuple[dict, dict]:
+    """A train code file whose secret the model reproduces verbatim (the leak to erase)."""
+    from audits.extraction import greedy_hits, identifier_prompts
+
+    rows = [r for r in corpus.code if r["split"] == "train" and r["spans"]
+            and r["spans"][0]["kind"] != "email"]
+    rows.sort(key=lambda r: -int(r["repeats"]))
+    for r in rows:
+        if all(greedy_hits(model, tokenizer, identifier_prompts(r["record_id"], r["text"],
+                                                                r["spans"]))):
+            return r, r["spans"][0]
+    return rows[0], rows[0]["spans"][0]
+
+
+def measures(report_path: Path) -> dict:
+    """The figures a reader wants from one audit report (audited model and original control)."""
+    r = json.loads(report_path.read_text())
+    out = {"verdict": r["verdict"]}
+    for role in ("original", "audited"):
+        m = r["models"].get(role)
+        if not m:
+            continue
+        auc = m.get("mia", {}).get("attacks", {}).get("loss", {}).get("auc")
+        out[role] = {
+            "extracted": m.get("extraction", {}).get("hits"),
+            "probes": len(m.get("extraction", {}).get("probes", []) or []),
+            "mia_auc": auc, "exposure_min_p": m.get("exposure", {}).get("min_p"),
+            "retain_ppl": m.get("utility", {}).get("retain_perplexity"),
+        }
+    return out
+
+
+def run_requests(out: Path, data: Path, model: Path) -> dict:
+    """Submit a person request and a code-secret request, process both, verify the ledger."""
+    from forget.corpus import load_corpus
+    from forget.ledger import DeletionRequest, Ledger
+    from forget.models import load_model, read_card
+    from forget.workflow import process_request
+
+    run = out / "run"
+    shutil.rmtree(run, ignore_errors=True)  # each demo run starts a fresh ledger
+    run.mkdir(parents=True)
+    corpus = load_corpus(data)
+    net, tok = load_model(model)
+    person = corpus.subject(corpus.subject_ids("train")[0])["identifiers"]
+    code_row, span = pick_secret(corpus, net, tok)
+    secret = code_row["text"][span["start"]:span["end"]]
+    del net
+    led = Ledger(run / "ledger.db")
+    requests = [
+        DeletionRequest(request_id="demo-person", name=person["name"], emails=(person["email"],),
+                        phones=(person["phone"],),
+                        other_ids=(("national_id", person["national_id"]),), ground="a",
+                        channel="web form"),
+        DeletionRequest(request_id="demo-secret", other_ids=((span["kind"], secret),),
+                        ground="d", channel="security report"),
+    ]
+    del person, secret
+    results = []
+    for req in requests:
+        led.submit(req)
+        led.verify_identity(req.request_id, method="demo")
+        console.rule(f"request {req.request_id}")
+        res = process_request(led, req.request_id, model=model, data=data, out=run,
+                              registry=out / "registry",
+                              progress=lambda s, m: console.print(f"[cyan]{s:>9}[/] {m}",
+                                                                  highlight=False))
+        results.append(res)
+    check = led.verify()
+    led.checkpoint(out=run / "checkpoint.json")
+    train_s = read_card(model).get("train_wall_s")
+    return {"results": results, "ledger_ok": check.ok, "ledger_events": check.size,
+            "train_wall_s": train_s, "run": run}
+
+
+def summary_table(summary: dict) -> Table:
+    t = Table(title="erasure requests: what the audit shows (before -> after)")
+    for col in ("request", "method", "verdict", "extracted", "MIA AUC (loss)",
+                "exposure min p", "retain ppl", "unlearn time", "vs training"):
+        t.add_column(col, justify="left" if col in ("request", "method") else "right")
+    train_s = summary.get("train_wall_s")
+    for res in summary["results"]:
+        m = measures(Path(res.report).with_suffix(".json")) if res.report else {}
+        o, a = m.get("original", {}), m.get("audited", {})
+
+        def pair(key: str, fmt: str, o=o, a=a) -> str:
+            if o.get(key) is None or a.get(key) is None:
+                return ""
+            return f"{format(o[key], fmt)} -> {format(a[key], fmt)}"
+
+        wall = sum(x.get("wall_s") or 0 for x in res.attempts)
+        methods = " -> ".join(f"{x['method']}" for x in res.attempts)
+        t.add_row(res.request_id, methods, m.get("verdict", res.status),
+                  f"{o.get('extracted', '')} -> {a.get('extracted', '')} of {a.get('probes', '')}",
+                  pair("mia_auc", ".2f"), pair("exposure_min_p", ".3f"), pair("retain_ppl", ".2f"),
+                  f"{wall:.0f} s", f"{wall / train_s:.0%}" if train_s else "",
+                  )
+    return t
+
+
+def print_summary(summary: dict, t0: float) -> dict:
+    console.print(summary_table(summary))
+    for res in summary["results"]:
+        console.print(f"{res.request_id}: {res.status}; scoping recall "
+                      f"{res.scope.get('recall', 0):.0%}, precision "
+                      f"{res.scope.get('precision', 0):.0%}; report {res.report}; "
+                      f"certificate {res.certificate}", highlight=False)
+    console.print(("[green]ledger verifies[/]" if summary["ledger_ok"] else
+                   "[red]LEDGER DOES NOT VERIFY[/]") + f" ({summary['ledger_events']} events; "
+                  f"signed checkpoint in {summary['run'] / 'checkpoint.json'})")
+    return {"requests": [r.__dict__ for r in summary["results"]],
+            "ledger_ok": summary["ledger_ok"], "ledger_events": summary["ledger_events"],
+            "train_wall_s": summary["train_wall_s"], "wall_s": round(time.perf_counter() - t0, 1)}
