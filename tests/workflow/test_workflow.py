@@ -125,3 +125,15 @@ def test_certificate_verify_cli(person_run):
     ok = run_cli("certificate", "verify", res.certificate, "--ledger",
                  str(person_run["root"] / "ledger.db"))
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_demo_summary_renders_without_identifiers(person_run):
+    from rich.console import Console
+
+    from forget.commands.demo_run import summary_table
+
+    console = Console(record=True, width=200)
+    console.print(summary_table({"results": [person_run["result"]], "train_wall_s": 20.0}))
+    text = console.export_text()
+    assert "req-person" in text and "pass" in text
+    assert not [k for k, v in person_run["ident"].items() if v in text]
