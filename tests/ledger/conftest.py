@@ -8,19 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ledger_helpers import finish, make_request  # noqa: F401  (re-exported)
 
-from forget.ledger import DeletionRequest, Ledger
+from forget.ledger import Ledger
 
 PG_ENV = "FORGET_TEST_POSTGRES_URL"
-
-
-def make_request(i: int = 0, **kw) -> DeletionRequest:
-    """A valid request for fictitious person ``i``."""
-    base = {"request_id": f"req-{i:04d}", "name": f"Testperson Number{i}",
-            "emails": (f"person{i}@example.org",), "phones": (f"+44 20 7946 {i:04d}",),
-            "other_ids": (("national_id", f"QQ{i:06d}C"),), "ground": "b"}
-    base.update(kw)
-    return DeletionRequest(**base)
 
 
 @pytest.fixture
@@ -28,14 +20,6 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     led = Ledger(tmp_path / "ledger.db")
     yield led
     led.close()
-
-
-def finish(led: Ledger, rid: str, worker_id: str | None = None) -> None:
-    """Take a verified request through scope, unlearning, a passed audit, completion."""
-    led.scope(rid, worker_id=worker_id)
-    led.start_unlearning(rid, method="noop", worker_id=worker_id)
-    led.record_audit(rid, passed=True, details={"auc": 0.5}, worker_id=worker_id)
-    led.complete(rid, worker_id=worker_id)
 
 
 @pytest.fixture

@@ -276,7 +276,7 @@ def test_checkpoint_signed_by_another_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_request_table_edited_in_place_is_detected(tmp_path: Path) -> None:
-    from conftest import make_request
+    from ledger_helpers import make_request
 
     db = tmp_path / "l.db"
     with Ledger(db) as led:
@@ -291,7 +291,7 @@ def test_request_table_edited_in_place_is_detected(tmp_path: Path) -> None:
 
 
 def test_request_row_deleted_is_detected(tmp_path: Path) -> None:
-    from conftest import make_request
+    from ledger_helpers import make_request
 
     db = tmp_path / "l.db"
     with Ledger(db) as led:

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import make_request
+from ledger_helpers import make_request
 
 from forget.ledger import KeyMaterialError, Ledger, LedgerNotFoundError
 from forget.ledger.crypto import ENV_SECRET, ENV_SIGNING, KeyMaterial

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import finish, make_request
+from ledger_helpers import finish, make_request
 
 from forget.ledger import InvalidRequestError, Ledger, ShreddedError
 from forget.ledger.crypto import open_sealed

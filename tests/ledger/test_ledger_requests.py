@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import finish, make_request
+from ledger_helpers import finish, make_request
 
 from forget.errors import ForgetError
 from forget.ledger import (

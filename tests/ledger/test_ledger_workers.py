@@ -9,7 +9,7 @@ from pathlib import Path
 
 import ledger_workers
 import pytest
-from conftest import finish, make_request
+from ledger_helpers import finish, make_request
 
 from forget.ledger import DeletionRequest, LeaseError, Ledger, State
 
