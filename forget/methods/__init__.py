@@ -8,6 +8,7 @@ from forget.methods import (  # noqa: F401  (imported for their registration)
     code_eraser,
     grad_diff,
     gradient_ascent,
+    idk_dpo,
     lora_forget,
     npo,
     retrain,
