@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 
-def drain(url: str, key_dir: str, worker_id: str, lease: float, out: Any) -> None:
+def drain(url: str, key_dir: str, worker_id: str, lease: float, out: Any,
+          start: Any = None) -> None:
     """Claim until nothing is left, recording a step on each; report what was claimed.
 
     Leases are long and never released, so a request claimed twice can only come from a
@@ -17,6 +18,8 @@ def drain(url: str, key_dir: str, worker_id: str, lease: float, out: Any) -> Non
 
     claimed: list[str] = []
     with Ledger(url, key_dir=key_dir, create=False) as led:
+        if start is not None:  # every worker has imported and connected: start together
+            start.wait(timeout=120)
         while True:
             rec = led.claim(worker_id, lease)
             if rec is None:

@@ -30,7 +30,9 @@ def _seed(led: Ledger, n: int) -> list[str]:
 def _run_workers(url: str, key_dir: Path) -> dict[str, list[str]]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=ledger_workers.drain, args=(url, str(key_dir), f"w{i}", 300.0, out))
+    start = ctx.Barrier(N_WORKERS)  # so no worker drains the queue before the others start
+    procs = [ctx.Process(target=ledger_workers.drain,
+                         args=(url, str(key_dir), f"w{i}", 300.0, out, start))
              for i in range(N_WORKERS)]
     for p in procs:
         p.start()
