@@ -138,7 +138,8 @@ class Ledger(TransitionsMixin, WorkersMixin):
         """The ledger's key material (loaded on first use; :class:`KeyMaterialError` if lost)."""
         if self._keys is None:
             self._check_keys(self._load_keys(create=False), self._meta)
-        assert self._keys is not None
+        if self._keys is None:  # _check_keys sets it or raises; never reached otherwise
+            raise KeyMaterialError("the ledger's keys could not be loaded; see forget/ledger/README.md")
         return self._keys
 
     def close(self) -> None:

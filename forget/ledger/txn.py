@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select, update
 from forget.ledger import models as m
 from forget.ledger.chain import GENESIS, canonical_event, chain_hash
 from forget.ledger.deadlines import due_date
+from forget.ledger.errors import LedgerIntegrityError
 from forget.ledger.records import RequestRecord, iso, to_dt
 from forget.ledger.states import CLAIMABLE_STAGES, State
 
@@ -120,7 +121,8 @@ def claim_one(tx: Tx, worker_id: str, lease_seconds: float) -> str | None:
 def row_to_record(row: Any, now: float) -> RequestRecord:
     """Decode a ``ledger_requests`` row; the deadline is computed as of ``now``."""
     received = to_dt(row.received_at)
-    assert received is not None
+    if received is None:
+        raise LedgerIntegrityError("a request row has no receipt time; run `forget ledger verify`")
     paused = row.due_at is None
     due = (due_date(received, now=to_dt(now), extension_months=row.extension_months)
            if paused else to_dt(row.due_at))
