@@ -17,7 +17,7 @@ def test_walkthrough_notebook_runs_and_shows_no_identifier(corpus_dir, tiny_mode
     os.environ["FORGET_NB_DATA"] = str(corpus_dir)
     os.environ["FORGET_NB_MODEL"] = str(tiny_model_dir)
     try:
-        NotebookClient(nb, timeout=900, kernel_name="python3",
+        NotebookClient(nb, timeout=900, startup_timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
         del os.environ["FORGET_NB_DATA"], os.environ["FORGET_NB_MODEL"]
