@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from forget.core.data import Example, ForgetSet, RetainSet
+from forget.core.data import Example, ForgetSet, RetainSet, _example
 from forget.corpus.load import Corpus, training_records
 
 CODE_KINDS = ("api_key", "password", "secret_key", "token", "ip_address")
 
 
-def _example(row: dict) -> Example:
-    source = "code" if "path" in row else "people"
-    return Example(row["record_id"], row["text"], tuple(row.get("spans", ())), source,
-                   row.get("path"))
+def _row_example(row: dict) -> Example:
+    return _example(row, "code" if "path" in row else "people")
 
 
 def sets_for_records(corpus: Corpus, record_ids: Sequence[str], subject_id: str | None
@@ -25,11 +23,11 @@ def sets_for_records(corpus: Corpus, record_ids: Sequence[str], subject_id: str 
     """
     wanted = set(record_ids)
     rows = [r for r in corpus.people + corpus.code if r["record_id"] in wanted]
-    examples = [_example(r) for r in rows]
+    examples = [_row_example(r) for r in rows]
     if all(e.source == "code" for e in examples):
-        holdout = [_example(r) for r in corpus.code if r["split"] == "holdout" and r["spans"]]
+        holdout = [_row_example(r) for r in corpus.code if r["split"] == "holdout" and r["spans"]]
     else:
-        holdout = [_example(r) for r in corpus.people if r["split"] == "holdout"]
+        holdout = [_row_example(r) for r in corpus.people if r["split"] == "holdout"]
     retain = [Example(t.record_id, t.text, (), t.source)
               for t in training_records(corpus) if t.record_id not in wanted]
     return ForgetSet(examples, subject_id, holdout), RetainSet(retain)
