@@ -37,8 +37,12 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check forget audits guardrails tests bench
 
+# Every benchmark script, then the summary table (bench/README.md). BENCH_ARGS reach each
+# script (e.g. BENCH_ARGS= and `python bench/compare.py --scale 1` for the full comparison).
 bench: $(VENV)/.installed
-	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in bench/*.py; do [ $$f = bench/summarize.py ] && continue; \
+	  echo "== $$f"; $(PY) $$f || exit 1; done
+	$(PY) bench/summarize.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache $(DEMO_OUT)

@@ -89,6 +89,19 @@ def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prom
     return ext, exp
 
 
+def _inputs_key(recs, nonmembers, retain, holdout, lm_eval_dir, c: AuditConfig,
+                reference) -> str:
+    """A digest of everything besides the model that a control's measures depend on."""
+    h = hashlib.sha256(c.config_hash().encode())
+    for r in (*recs, *nonmembers):
+        h.update(f"{r.record_id}|{r.text}|{[(s.kind, s.start, s.end) for s in r.spans]}".encode())
+    for t in (*retain, "\x00", *holdout):
+        h.update(t.encode() + b"\x00")
+    h.update(str(lm_eval_dir).encode())
+    h.update(model_sha256(reference[0]).encode() if reference is not None else b"-")
+    return h.hexdigest()
+
+
 def audit_model(role: str, pair: ModelPair, plan: _Plan, c: AuditConfig, *,
                 reference: ModelPair | None = None, retain: Sequence[str] = (),
                 holdout: Sequence[str] = (), lm_eval_dir: Path | str | None = None,
@@ -128,7 +141,7 @@ def run_audit(
     holdout: Sequence[str] = (), reference: ModelPair | None = None,
     original: ModelPair | None = None, retrained: ModelPair | None = None,
     config: AuditConfig | None = None, subject_id: str = "subject",
-    lm_eval_dir: Path | str | None = None,
+    lm_eval_dir: Path | str | None = None, cache: dict | None = None,
 ):
     """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
 
@@ -144,6 +157,9 @@ def run_audit(
         config: thresholds fixed in advance (default :class:`AuditConfig`).
         subject_id: a pseudonymous id for the report (never a name).
         lm_eval_dir: task directory from :func:`audits.utility.prepare_tasks`, or None.
+        cache: a dict kept by the caller across calls; the controls' measures are stored in it
+            and reused when the same control model (by weight hash) is audited again with the
+            same records, texts and config (benchmarks audit many models against one control).
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
@@ -164,14 +180,24 @@ def run_audit(
                          retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
                          robustness=True)
     audits = {"audited": target}
+    key = _inputs_key(recs, plan.nonmembers, retain, holdout, lm_eval_dir, c, reference)
+
+    def control(role: str, pair: ModelPair, lm_dir) -> ModelAudit:
+        if pair[0] is model:
+            return target
+        k = (role, model_sha256(pair[0]), key) if cache is not None else None
+        if k is not None and k in cache:
+            return cache[k]
+        result = audit_model(role, pair, plan, c, reference=reference, retain=retain,
+                             holdout=holdout, lm_eval_dir=lm_dir)
+        if k is not None:
+            cache[k] = result
+        return result
+
     if original is not None:
-        audits["original"] = target if original[0] is model else audit_model(
-            "original", original, plan, c, reference=reference, retain=retain,
-            holdout=holdout, lm_eval_dir=lm_eval_dir)
+        audits["original"] = control("original", original, lm_eval_dir)
     if retrained is not None:
-        audits["retrained"] = target if retrained[0] is model else audit_model(
-            "retrained", retrained, plan, c, reference=reference, retain=retain,
-            holdout=holdout)
+        audits["retrained"] = control("retrained", retrained, None)
     base = audits.get("original")
     checks = core_checks(target, c) + utility_checks(target, base, c) + \
         robustness_checks(target, c)

@@ -83,3 +83,31 @@ def retrained_model_dir(corpus_dir, registry_dir, trained_subject, tmp_path_fact
     train_model(corpus_dir, out, size="tiny", exclude_subjects=[trained_subject],
                 registry=registry_dir, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_subject,
+                    tmp_path_factory) -> Path:
+    """A method comparison at the smallest scale on the tiny model (bench/compare.py's code):
+    one subject, three methods, a batch, one code secret, two sequential requests."""
+    import json
+
+    import torch
+
+    from forget.evaluation import CompareConfig, run_comparison
+
+    cfg = CompareConfig(methods=("retrain", "gradient_ascent", "npo"), subject_ids=(trained_subject,),
+                        worst_case=False, batch=True, sequential=2, sequential_methods=("npo",),
+                        code_files=1, code_methods=("code_eraser",),
+                        audit={"bootstrap": 200, "samples": 2, "relearn_steps": 3})
+    work = tmp_path_factory.mktemp("comparison")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = run_comparison(corpus_dir, tiny_model_dir, work / "work", config=cfg,
+                             retrained=retrained_model_dir, say=lambda m: None)
+    finally:
+        torch.set_num_threads(n)
+    path = work / "compare.json"
+    path.write_text(json.dumps(out, default=str))
+    return path

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 
 from forget.core.data import Example
 
@@ -224,6 +225,7 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
             data_collator=PairCollator(tokenizer.pad_token_id), loss=loss, ref_model=ref_model,
             callbacks=[callback] if callback else None,
         )
+        trainer.remove_callback(PrinterCallback)  # it would print the final metrics dict
         trainer.train()
     model = trainer.accelerator.unwrap_model(trainer.model)
     model.eval()

@@ -110,6 +110,7 @@ def train_lm(
 ):
     """Train a new model on ``records`` with the HF Trainer and return it (in eval mode)."""
     from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
 
     if not records:
         raise InvalidInputError("no training records: the data directory has no train split")
@@ -127,6 +128,8 @@ def train_lm(
             warmup_steps=max(1, steps // 20),
             weight_decay=0.0,
             logging_steps=max(1, steps // 10),
+            # Without a progress bar the Trainer would print each log dict instead.
+            logging_strategy="steps" if progress else "no",
             save_strategy="no",
             report_to=[],
             use_cpu=True,
@@ -138,6 +141,8 @@ def train_lm(
         )
         trainer = Trainer(model=model, args=args, train_dataset=dataset,
                           data_collator=PadCollator(tokenizer.pad_token_id))
+        if not progress:
+            trainer.remove_callback(PrinterCallback)  # it would print each log dict
         trainer.train()
     model.eval()
     return model

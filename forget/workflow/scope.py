@@ -80,9 +80,20 @@ def scope_records(corpus: Corpus, identifiers, *, use_presidio: bool = True) -> 
     return Scope(sorted(record_ids), dict(sorted(kinds.items())), subject_id, pii)
 
 
-def score_against_truth(scope: Scope, corpus: Corpus, subject_id: str) -> Scope:
-    """Fill recall and precision against the generator's ground truth for ``subject_id``."""
-    truth = {r["record_id"] for r in corpus.records_of(subject_id) if r["split"] == "train"}
+def secret_truth(corpus: Corpus, identifiers) -> set[str]:
+    """The generator's ground truth for a request naming no person: the train records with a
+    labelled span whose exact text is one of the request's other identifiers."""
+    values = {v for _, v in identifiers.other_ids}
+    return {r["record_id"] for r in corpus.people + corpus.code if r["split"] == "train"
+            and any(r["text"][sp["start"]:sp["end"]] in values for sp in r["spans"])}
+
+
+def score_against_truth(scope: Scope, corpus: Corpus, subject_id: str | None = None, *,
+                        truth: set[str] | None = None) -> Scope:
+    """Fill recall and precision against the generator's ground truth: ``subject_id``'s train
+    records, or the record ids in ``truth`` (see :func:`secret_truth`)."""
+    if truth is None:
+        truth = {r["record_id"] for r in corpus.records_of(subject_id) if r["split"] == "train"}
     found = set(scope.record_ids)
     scope.recall = len(found & truth) / len(truth) if truth else 1.0
     scope.precision = len(found & truth) / len(found) if found else 1.0

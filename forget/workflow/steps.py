@@ -36,6 +36,8 @@ class Context:
     registry: Path | str | None
     say: Callable[[str, str], None]
     steps: dict = field(default_factory=dict)
+    # The controls' audit measures, reused by later attempts (same records, same config).
+    audit_cache: dict = field(default_factory=dict)
 
     def done(self, step: str) -> bool:
         rec = self.steps.get(step)
@@ -100,7 +102,7 @@ def default_audit_config(forget):
 def scope_step(ctx: Context, corpus, *, use_presidio: bool) -> dict:
     from forget.ledger import State
     from forget.models import read_card
-    from forget.workflow.scope import scope_records, score_against_truth
+    from forget.workflow.scope import scope_records, score_against_truth, secret_truth
 
     path = ctx.work / "scope.json"
     rec = ctx.ledger.get(ctx.request_id)
@@ -109,9 +111,13 @@ def scope_step(ctx: Context, corpus, *, use_presidio: bool) -> dict:
     ctx.say("scope", "finding the subject's records in the training data")
     ctx.record("scope", "started")
     fault_point("scope", "before")
-    scope = scope_records(corpus, ctx.ledger.identifiers(ctx.request_id), use_presidio=use_presidio)
+    idents = ctx.ledger.identifiers(ctx.request_id)
+    scope = scope_records(corpus, idents, use_presidio=use_presidio)
     if scope.subject_id:
         score_against_truth(scope, corpus, scope.subject_id)
+    elif not idents.name and idents.other_ids:
+        score_against_truth(scope, corpus, truth=secret_truth(corpus, idents))
+    del idents
     summary = scope.summary() | {"subject_id": scope.subject_id}
     write_json_atomic(path, summary)
     manifest = corpus.root / "manifest.json"
@@ -224,7 +230,8 @@ def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, c
             rep = run_audit(model=net, tokenizer=tok,
                             original=controls["original"], retrained=controls.get("retrained"),
                             config=cfg, subject_id=f"request:{ctx.request_id}",
-                            lm_eval_dir=lm_dir, **_audit_inputs(corpus, forget))
+                            lm_eval_dir=lm_dir, cache=ctx.audit_cache,
+                            **_audit_inputs(corpus, forget))
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
             shutil.rmtree(report.parent, ignore_errors=True)

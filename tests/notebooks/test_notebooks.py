@@ -27,3 +27,40 @@ def test_walkthrough_notebook_runs_and_shows_no_identifier(corpus_dir, tiny_mode
     assert "identifiers unreadable" in text
     ident = corpus.subject(corpus.subject_ids("train")[0])["identifiers"]
     assert not [k for k in ("name", "email", "phone") if ident[k] in text]
+
+
+def _run(name: str, env: dict[str, str], tmp_path: Path) -> str:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=900, startup_timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        for k in env:
+            del os.environ[k]
+    return "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def _identifiers(corpus) -> list[str]:
+    return [v for s in corpus.subjects for k, v in s["identifiers"].items()
+            if k in ("name", "email", "phone", "national_id")]
+
+
+def test_audit_report_notebook_shows_fail_pass_and_inconclusive(
+        corpus_dir, tiny_model_dir, retrained_model_dir, trained_subject, corpus, tmp_path):
+    text = _run("02_reading_an_audit_report.ipynb", {
+        "FORGET_NB_DATA": str(corpus_dir), "FORGET_NB_MODEL": str(tiny_model_dir),
+        "FORGET_NB_RETRAINED": str(retrained_model_dir), "FORGET_NB_SUBJECT": trained_subject,
+    }, tmp_path)
+    assert "verdicts: fail / pass / inconclusive" in text
+    assert not [v for v in _identifiers(corpus) if v in text]
+
+
+def test_choosing_a_method_notebook_reads_the_comparison(comparison_json, corpus, tmp_path):
+    text = _run("03_choosing_a_method.ipynb", {"FORGET_NB_COMPARE": str(comparison_json),
+                                               "FORGET_NB_FIGURES": str(tmp_path)}, tmp_path)
+    assert "figure saved" in text and (tmp_path / "method_comparison.png").is_file()
+    for method in ("retrain", "gradient_ascent", "npo"):
+        assert method in text
+    assert not [v for v in _identifiers(corpus) if v in text]

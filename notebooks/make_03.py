@@ -1,0 +1,117 @@
+"""Writes notebooks/03_choosing_a_method.ipynb (kept as code so diffs stay readable)."""
+
+from pathlib import Path
+
+import nbformat as nbf
+
+md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
+cells = [
+    md("# Choosing a method to honour erasure requests\n\n"
+       "For the data-protection officer who must decide how the organisation answers "
+       "Art. 17 requests against a language model. It reads the method comparison produced "
+       "by `make bench` (`bench/results/compare.json`): every method applied to the same "
+       "people, each result audited the same way, then explains what each method guarantees "
+       "in the terms of the regulation and what it cannot."),
+    code("import json, os\nfrom pathlib import Path\n\n"
+         "candidates = [os.environ.get('FORGET_NB_COMPARE', ''), 'bench/results/compare.json',\n"
+         "              '../bench/results/compare.json']\n"
+         "path = next(Path(p) for p in candidates if p and Path(p).is_file())\n"
+         "result = json.loads(path.read_text())\n"
+         "print('comparison of', len(result['methods']), 'methods on',\n"
+         "      len(result['subjects']['random']), 'random subject(s); retraining took',\n"
+         "      round(result['retrain_wall_s'] or 0), 's; machine:', "
+         "result['machine']['platform'])"),
+    md("## 1. The comparison\n\n"
+       "One line per method, averaged over the randomly chosen people:\n\n"
+       "- **pass rate**: share of people for whom the full audit passed (the only figure "
+       "that says the person is forgotten as far as the attacks can tell);\n"
+       "- **extracted**: identifiers the model still completes verbatim (greedy + sampled);\n"
+       "- **MIA AUC / PrivLeak**: how well an attacker tells the person's records from "
+       "look-alikes; PrivLeak is the gap to a retrained model in percent (0 = like "
+       "retraining; positive = the model still \"remembers\");\n"
+       "- **recovered**: identifiers that came back after a little fine-tuning, int8 "
+       "quantization or rephrased prompts;\n"
+       "- **time**: wall time as a share of retraining from scratch."),
+    code("cols = [('method', 'method', ''), ('pass rate', 'pass_rate', '.0%'),\n"
+         "        ('extracted', None, ''), ('MIA AUC', 'mia_auc', '.2f'),\n"
+         "        ('PrivLeak', 'privleak', '+.1f'), ('recovered', None, ''),\n"
+         "        ('retain ppl', 'retain_ppl', '.3f'), ('time vs retrain', "
+         "'share_of_retrain_time', '.1%')]\n"
+         "def cell(s, key, spec):\n"
+         "    v = s.get(key)\n    return 'n/a' if v is None else format(v, spec)\n"
+         "print(' | '.join(h for h, _, _ in cols))\n"
+         "for s in result['summary']:\n"
+         "    rec = sum(v or 0 for v in s['robustness_recovered'].values())\n"
+         "    ext = f\"{(s['greedy_hits'] or 0) + (s['sampled_hits'] or 0):.1f}/{s['probes']:.0f}\"\n"
+         "    vals = [cell(s, k, f) if k else (ext if h == 'extracted' else f'{rec:.1f}')\n"
+         "            for h, k, f in cols]\n"
+         "    print(' | '.join(vals))"),
+    code("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n\n"
+         "rows = result['summary']\nnames = [s['method'] for s in rows]\n"
+         "fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))\n"
+         "axes[0].barh(names, [s['pass_rate'] for s in rows], color='tab:green')\n"
+         "axes[0].set_title('audit pass rate'); axes[0].set_xlim(0, 1)\n"
+         "axes[1].barh(names, [s['privleak'] or 0 for s in rows], color='tab:red')\n"
+         "axes[1].axvline(0, color='k', lw=0.8); axes[1].set_title('PrivLeak (0 = retrained)')\n"
+         "axes[2].barh(names, [s['share_of_retrain_time'] or 0 for s in rows], color='tab:blue')\n"
+         "axes[2].set_xscale('log'); axes[2].set_title('wall time / retraining')\n"
+         "for ax in axes[1:]:\n    ax.set_yticklabels([])\nfig.tight_layout()\n"
+         "out = Path(os.environ.get('FORGET_NB_FIGURES', '.'))\n"
+         "fig.savefig(out / 'method_comparison.png', dpi=80)\nprint('figure saved')"),
+    md("## 2. The hard cases and repeated requests\n\n"
+       "Averages hide the people a model memorised most. The comparison also forgets the most "
+       "memorised and the most duplicated person, all people at once, and a run of requests "
+       "one after another on the same model (does an earlier person come back?)."),
+    code("for r in result['rows']:\n"
+         "    if r['group'] != 'random':\n"
+         "        print(f\"{r['group']:<16} {r['method']:<16} {r['verdict']:<12} \"\n"
+         "              f\"extracted {r['greedy_hits'] + r['sampled_hits']}/{r['probes']}\")\n"
+         "for r in result['batch']:\n"
+         "    print(f\"{'batch':<16} {r['method']:<16} {r['verdict']:<12} \"\n"
+         "          f\"extracted {r['greedy_hits'] + r['sampled_hits']}/{r['probes']}\")\n"
+         "for m, steps in result['sequential'].items():\n"
+         "    for s in steps[1:]:\n"
+         "        print(f\"sequential {m}: request {s['request']}: retain ppl \"\n"
+         "              f\"{s['retain_ppl']:.3f}, earlier people's max extraction \"\n"
+         "              f\"{s['earlier_max_extraction']:.0%}\")"),
+    md("## 3. What each method guarantees, in the regulation's terms\n\n"
+       "| method | what it gives you | what it cannot |\n|---|---|---|\n"
+       "| **retrain** | Erasure in the strict sense: the model is the one that would exist had "
+       "the data never been collected. The reference for every other method. | Cost: a full "
+       "training run per request (or per batch of requests). |\n"
+       "| **dp_retrain** (DP-SGD) | A mathematical bound (ε, δ) on how much any one record "
+       "can change the model; with small ε an individual's data has little influence. | It "
+       "is not deletion of data already inside a non-private model; a person with k records "
+       "costs about kε unless accounting is per person; utility drops as ε shrinks. |\n"
+       "| **noisy_gd** (certified deletion) | A certified (Rényi) deletion guarantee, far "
+       "cheaper than retraining, for a convex part of the system (e.g. a classifier head "
+       "over a frozen model). | Only for that convex part; the frozen language model itself "
+       "is not covered. |\n"
+       "| **gradient_ascent, grad_diff, npo, simnpo, idk_dpo, lora_forget, code_eraser** | "
+       "Fast (seconds) and usually stop the model from *saying* the data. | No formal "
+       "guarantee; the audit is the only evidence, and the comparison shows that stopping "
+       "the output is not the same as forgetting (membership inference and relearning often "
+       "still find the data). The workflow falls back to retraining when the audit fails. |\n"
+       "| **rome** (model editing) | The quickest way to stop a specific fact being stated. | "
+       "Suppresses an association, does not remove data; paraphrases, other languages and "
+       "white-box probes may recover it. |\n"
+       "| **guardrails** (output filter) | Blocks the person's identifiers in every output, "
+       "immediately, whatever the model holds. | Removes nothing from the model; a second "
+       "line of defence, never the erasure itself. |"),
+    code("import forget.methods  # registers every method\nfrom forget.core import METHODS, "
+         "get_method\n\nfor name in result['methods']:\n"
+         "    if name in METHODS.names():\n"
+         "        print(f'{name}: {get_method(name).guarantee}\\n')"),
+    md("## 4. A decision rule\n\n"
+       "1. If retraining is affordable for the volume of requests, retrain (batched, e.g. "
+       "monthly, within the one-month deadline), and filter outputs in the meantime.\n"
+       "2. If not, train future models with DP-SGD so each person's influence is bounded, and "
+       "use certified deletion for the convex parts built on top.\n"
+       "3. Use the fast empirical methods only with a passing audit for each request, and keep "
+       "the audit report with the certificate.\n"
+       "4. Never rely on editing or filtering alone."),
+]
+nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
+                                                                 "display_name": "Python 3",
+                                                                 "language": "python"}})
+nbf.write(nb, Path(__file__).with_name("03_choosing_a_method.ipynb"))

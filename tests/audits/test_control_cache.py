@@ -1,0 +1,47 @@
+"""``run_audit(cache=...)``: a control model's measures are computed once and reused."""
+
+from __future__ import annotations
+
+import contextlib
+
+
+@contextlib.contextmanager
+def one_thread_ctx():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_controls_are_audited_once_per_cache(tiny_pair, retrained_pair, audit_inputs,
+                                             monkeypatch):
+    import audits.run as R
+    from audits import AuditConfig, run_audit
+
+    roles: list[str] = []
+    real = R.audit_model
+
+    def spy(role, *args, **kwargs):
+        roles.append(role)
+        return real(role, *args, **kwargs)
+
+    monkeypatch.setattr(R, "audit_model", spy)
+    cfg = AuditConfig(samples=0, bootstrap=50, relearn_steps=1, quantize=False, paraphrase=False)
+    cache: dict = {}
+    with one_thread_ctx():
+        first = run_audit(model=retrained_pair[0], tokenizer=retrained_pair[1],
+                          original=tiny_pair, config=cfg, cache=cache, **audit_inputs)
+        second = run_audit(model=retrained_pair[0], tokenizer=retrained_pair[1],
+                           original=tiny_pair, config=cfg, cache=cache, **audit_inputs)
+        assert roles == ["audited", "original", "audited"]
+        assert first.models["original"] == second.models["original"]
+        assert first.verdict == second.verdict
+        # Another config changes the measures: the cached control must not be reused.
+        run_audit(model=retrained_pair[0], tokenizer=retrained_pair[1], original=tiny_pair,
+                  config=AuditConfig(samples=0, bootstrap=50, relearn_steps=1, quantize=False,
+                                     paraphrase=False, seed=1), cache=cache, **audit_inputs)
+    assert roles[3:] == ["audited", "original"]
