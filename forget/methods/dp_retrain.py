@@ -187,7 +187,7 @@ class DPRetrain(Method):
                     dp_opt.step()
                     steps += 1
                     tokens += int(b_mask.sum())
-                history.append({"epoch": epoch + 1, "steps": steps, "loss": round(float(loss), 4)})
+                history.append({"epoch": epoch + 1, "steps": steps, "loss": round(loss.item(), 4)})
         finally:
             dp_net._close()  # removes Opacus's hooks and per-sample gradients
         epsilon = float(engine.accountant.get_epsilon(delta=cfg.target_delta))
