@@ -64,7 +64,7 @@ def unlearn_cmd(
         training_record_ids=parent.get("training_record_ids", []),
         data_sha256=parent.get("data_sha256", {}),
     )
-    path = save_model(result.model, tok, out, card=card)
+    path = save_model(result.model, tok, out, card=card, extra=result.save_extra)
     version = ModelRegistry(registry).register(path)
     summary = result.summary() | {
         "version": version.version, "parent": version.parent, "subject": subject,

@@ -13,7 +13,9 @@ import json
 import types
 import typing
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from forget.errors import InvalidInputError, UnknownMethodError
@@ -93,8 +95,11 @@ class UnlearnResult:
         config: the config as a dict; ``config_hash`` its hash.
         guarantee: the guarantee in plain language.
         formal_guarantee: for DP / certified methods, e.g. ``{"epsilon": 8, "delta": 1e-5,
-            "order": 4}``; ``None`` for empirical ones.
+            "order": 4}`` and the parameters it was computed from (numbers; ``kind`` and
+            ``applies_to`` are words); ``None`` for empirical ones.
         adapter: for adapter methods kept unmerged, the model with its adapters (peft).
+        save_extra: files saved beside the model, a callable given the (temporary) model
+            directory before its hash is taken (noisy_gd: the certified head).
         stopped_by: ``criterion`` (the forget criterion held), ``max_steps`` or ``already``
             (it held before any step).
         history: per-check records (step, losses, criterion values); no personal data.
@@ -108,8 +113,9 @@ class UnlearnResult:
     config: dict[str, Any]
     config_hash: str
     guarantee: str
-    formal_guarantee: dict[str, float] | None = None
+    formal_guarantee: dict[str, Any] | None = None
     adapter: Any = None
+    save_extra: Callable[[Path], None] | None = None
     stopped_by: str = "max_steps"
     history: list[dict[str, Any]] = field(default_factory=list)
 

@@ -6,10 +6,12 @@ adding a method means adding a module here and its import below, nothing else.
 
 from forget.methods import (  # noqa: F401  (imported for their registration)
     code_eraser,
+    dp_retrain,
     grad_diff,
     gradient_ascent,
     idk_dpo,
     lora_forget,
+    noisy_gd,
     npo,
     retrain,
     simnpo,

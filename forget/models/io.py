@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -63,12 +64,14 @@ def load_model(model_dir: Path | str, *, device: str = "cpu"):
 
 
 def save_model(
-    model, tokenizer, out: Path | str, *, card: dict | None = None, overwrite: bool = False
+    model, tokenizer, out: Path | str, *, card: dict | None = None, overwrite: bool = False,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Save model and tokenizer to ``out`` atomically; refuses to overwrite unless asked.
 
     With ``card``, the model's registry card is completed with the weights' sha256 and written
-    as ``CARD_NAME`` inside the directory before it is moved into place.
+    as ``CARD_NAME`` inside the directory before it is moved into place. ``extra`` writes more
+    files into the directory first (e.g. a certified head), so the hash covers them too.
     """
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -81,6 +84,8 @@ def save_model(
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if extra is not None:
+            extra(tmp)
         if card is not None:
             card["sha256"] = weights_sha256(tmp)
             card.setdefault("version", "mv-" + card["sha256"][:16])

@@ -26,14 +26,27 @@ from forget.workflow import steps as S
 from forget.workflow.common import ProcessOutcome, request_dir
 
 
-def plan_attempts(method: str, forget, *, max_attempts: int, allow_retrain: bool
-                  ) -> list[tuple[str, dict]]:
-    """The methods (with config overrides) tried in order until an audit passes."""
+def plan_attempts(method: str, forget, *, max_attempts: int, allow_retrain: bool,
+                  head: bool = False) -> list[tuple[str, dict]]:
+    """The methods (with config overrides) tried in order until an audit passes.
+
+    ``head``: the model is a certified head over a frozen LM; only ``noisy_gd`` deletes from
+    it, once (its step count comes from the theorem; retraining the LM would not touch the
+    head). ``dp_retrain`` is tried once (its guarantee is fixed by epsilon), then retraining.
+    """
     from forget.workflow.sets import is_code_request
 
     if method == "auto":
-        method = "code_eraser" if is_code_request(forget) else "npo"
+        method = "noisy_gd" if head else "code_eraser" if is_code_request(forget) else "npo"
+    if head and method != "noisy_gd":
+        raise InvalidInputError(
+            f"the model holds a certified head; method {method!r} would drop it and leave the "
+            "records in the head: use method noisy_gd (or auto)")
     plan = [(method, {})]
+    if method == "noisy_gd":
+        return plan
+    if method == "dp_retrain":
+        return plan + ([("retrain", {})] if allow_retrain else [])
     if method != "retrain":
         for k in range(1, max_attempts):  # stronger: twice the steps each time
             plan.append((method, {"_scale_steps": 2 ** k}))
@@ -58,7 +71,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         data: the training data directory (``forget data generate`` layout).
         out: output folder (models, reports, certificates, guard index).
         method: a registered method name, or ``auto`` (code secrets -> code_eraser, people ->
-            npo; stronger retries; then retraining when ``allow_retrain``).
+            npo; stronger retries; then retraining when ``allow_retrain``; a model directory
+            holding a certified head -> noisy_gd, whose audit re-checks the certificate).
         audit_config: an :class:`audits.AuditConfig` (default: the workflow's).
         worker_id: the worker holding the request's lease, if any.
         max_attempts: attempts of the chosen method before the fallback.
@@ -116,7 +130,10 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     if retrained:
         controls["retrained"] = load_model(retrained)
     cfg = audit_config or S.default_audit_config(forget)
-    plan = plan_attempts(method, forget, max_attempts=max_attempts, allow_retrain=allow_retrain)
+    from forget.methods._certified_head import has_head
+
+    plan = plan_attempts(method, forget, max_attempts=max_attempts, allow_retrain=allow_retrain,
+                         head=has_head(model))
     passed = None
     for n, (name, overrides) in enumerate(plan, 1):
         base = dict(method_config or {}) if name == plan[0][0] else {}

@@ -186,13 +186,17 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
             data_sha256=parent.get("data_sha256", {}), unlearn_steps=result.steps,
             unlearn_wall_s=round(result.wall_time_s, 2), stopped_by=result.stopped_by,
         )
-        save_model(result.model, tok, attempt.model_dir, card=card, overwrite=True)
+        save_model(result.model, tok, attempt.model_dir, card=card, overwrite=True,
+                   extra=result.save_extra)
         ModelRegistry(ctx.registry).register(attempt.model_dir)
     attempt.card = read_card(attempt.model_dir)
     c = attempt.card
-    ctx.record(key, "done", {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
-                             "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
-                             "wall_s": c.get("unlearn_wall_s")})
+    done = {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
+            "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
+            "wall_s": c.get("unlearn_wall_s")}
+    if c.get("formal_guarantee"):  # DP / certified methods: the theorem's numbers and its words
+        done |= {"formal_guarantee": c["formal_guarantee"], "guarantee": c["guarantee"]}
+    ctx.record(key, "done", done)
     fault_point("unlearn", "after")
 
 
@@ -216,7 +220,9 @@ def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, c
                lm_eval: bool) -> str:
     from audits import run_audit
     from forget.ledger import State
+    from forget.methods._certified_head import has_head
     from forget.models import load_model
+    from forget.workflow.certified import head_audit
 
     key = f"audit-{attempt.n}"
     report = attempt.report
@@ -225,13 +231,16 @@ def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, c
         fault_point("audit", "before")
         if not report.is_file():
             ctx.say("audit", f"attempt {attempt.n}: auditing with controls")
-            lm_dir = _lm_eval_tasks(ctx, corpus, forget) if lm_eval else None
-            net, tok = load_model(attempt.model_dir)
-            rep = run_audit(model=net, tokenizer=tok,
-                            original=controls["original"], retrained=controls.get("retrained"),
-                            config=cfg, subject_id=f"request:{ctx.request_id}",
-                            lm_eval_dir=lm_dir, cache=ctx.audit_cache,
-                            **_audit_inputs(corpus, forget))
+            if has_head(attempt.model_dir):  # noisy_gd: re-check the certificate's conditions
+                rep = head_audit(attempt.model_dir, ctx.model_dir, forget)
+            else:
+                lm_dir = _lm_eval_tasks(ctx, corpus, forget) if lm_eval else None
+                net, tok = load_model(attempt.model_dir)
+                rep = run_audit(model=net, tokenizer=tok, original=controls["original"],
+                                retrained=controls.get("retrained"), config=cfg,
+                                subject_id=f"request:{ctx.request_id}", lm_eval_dir=lm_dir,
+                                cache=ctx.audit_cache,
+                                **_audit_inputs(corpus, forget))
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
             shutil.rmtree(report.parent, ignore_errors=True)
