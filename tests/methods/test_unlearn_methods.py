@@ -18,7 +18,8 @@ from forget.core.data import Example
 from forget.models import load_model, state_dict_sha256, weights_sha256
 
 PPL_BOUND = 1.6  # ppl_after / ppl_before on other subjects' records must stay under this
-METHOD_NAMES = [n for n in METHODS.names() if n != "code_eraser"]
+METHOD_NAMES = [n for n in METHODS.names() if n != "code_eraser"
+                and METHODS.get(n).modality == "text"]
 
 
 
