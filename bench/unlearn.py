@@ -76,7 +76,8 @@ def main() -> None:
               if r["split"] == "train" and r["subject_id"] != sid]
     base_ppl = perplexity(model, tok, others)
     rows = []
-    names = args.methods or ["retrain"] + [n for n in METHODS.names() if n != "retrain"]
+    names = args.methods or ["retrain"] + [n for n in METHODS.names() if n != "retrain"
+                                          and METHODS.get(n).modality == "text"]
     for name in names:
         print(f"[bench] {name} ...", flush=True)
         result = get_method(name).run(model=model, tokenizer=tok, forget=fset, retain=rset,

@@ -49,3 +49,7 @@ class UnknownSubjectError(ForgetError, KeyError):
 
 class RegistryError(ForgetError, RuntimeError):
     """The model registry is unreadable or inconsistent."""
+
+
+class MissingExtraError(ForgetError, ImportError):
+    """An optional dependency (an extra such as ``diffusion``) is not installed."""

@@ -127,9 +127,12 @@ class UnlearnResult:
 
 
 class Method(ABC):
-    """An unlearning method. Subclasses set ``name``, ``config_class`` and ``guarantee``."""
+    """An unlearning method. Subclasses set ``name``, ``config_class`` and ``guarantee``;
+    ``modality`` says what model it takes (``text``: a causal LM and its tokenizer;
+    ``diffusion``: a text-to-image pipeline)."""
 
     name: ClassVar[str]
+    modality: ClassVar[str] = "text"
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     guarantee: ClassVar[str] = EMPIRICAL
 

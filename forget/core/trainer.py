@@ -4,7 +4,9 @@ a pluggable loss and early stopping on a forget criterion.
 Each training item pairs one forget example with a retain example drawn at random, so the
 Trainer's own sampler, distributed sharding and ``accelerate launch`` work unchanged. The loss
 is any callable ``loss(model, batch, ref_model) -> (scalar, parts)``; methods supply theirs
-(LLM losses here; a diffusion text encoder supplies its own batch and collator).
+(LLM losses here; a diffusion text encoder supplies its own datasets and collator through
+``run_unlearning(..., collator=...)``: any batch of dicts of tensors works, and the token count
+uses each part's ``attention_mask`` where it has one).
 """
 
 from __future__ import annotations
@@ -169,7 +171,8 @@ class UnlearnTrainer(Trainer):
                      num_items_in_batch: torch.Tensor | int | None = None) -> Any:
         loss, parts = self.unlearn_loss(model, inputs, self.ref_model)
         if model.training:
-            self.tokens_processed += int(sum(int(b["attention_mask"].sum()) for b in inputs.values()))
+            self.tokens_processed += int(sum(int(b["attention_mask"].sum()) for b in inputs.values()
+                                             if isinstance(b, dict) and "attention_mask" in b))
             self.loss_parts.append(parts)
         return (loss, None) if return_outputs else loss
 
@@ -199,8 +202,14 @@ class TrainOutcome:
 def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
                    retain: Dataset | None, loss: UnlearnLoss, spec: TrainSpec, *,
                    ref_model: torch.nn.Module | None = None,
-                   criterion: Criterion | None = None) -> TrainOutcome:
-    """Train ``model`` in place with ``loss`` until ``criterion`` holds or ``max_steps``."""
+                   criterion: Criterion | None = None,
+                   collator: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None
+                   ) -> TrainOutcome:
+    """Train ``model`` in place with ``loss`` until ``criterion`` holds or ``max_steps``.
+
+    ``collator`` batches the paired items (default: padding token ids with the tokenizer's
+    pad id; ``tokenizer`` may then be None).
+    """
     t0 = time.perf_counter()
     history: list[dict[str, Any]] = []
     if criterion is not None:
@@ -222,7 +231,7 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
         )
         trainer = UnlearnTrainer(
             model=model, args=args, train_dataset=PairedDataset(forget, retain, spec.seed),
-            data_collator=PairCollator(tokenizer.pad_token_id), loss=loss, ref_model=ref_model,
+            data_collator=collator or PairCollator(tokenizer.pad_token_id), loss=loss, ref_model=ref_model,
             callbacks=[callback] if callback else None,
         )
         trainer.remove_callback(PrinterCallback)  # it would print the final metrics dict

@@ -39,6 +39,10 @@ _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+")
 _PHONE = re.compile(r"\+?[0-9 ().\-/]{5,32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED_KINDS = ("name", "email", "phone")
+# Request kinds are carried by the identifiers: a person has a name/email/phone/ids, a leaked
+# secret is an id of its kind (``api_key``, ...), and a concept to erase from an image model
+# (a likeness, an artist's style) is an id of this kind: ``other_ids=(("concept", "..."),)``.
+CONCEPT_KIND = "concept"
 
 
 def utcnow() -> datetime:

@@ -15,4 +15,5 @@ from forget.methods import (  # noqa: F401  (imported for their registration)
     npo,
     retrain,
     simnpo,
+    text_encoder,
 )

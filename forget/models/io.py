@@ -23,14 +23,23 @@ CARD_NAME = "forget_model.json"
 
 
 def weights_sha256(model_dir: Path | str) -> str:
-    """sha256 over the weight files of a saved model (names and bytes, in sorted order)."""
+    """sha256 over the weight files of a saved model (names and bytes, in sorted order).
+
+    A directory with no weight file at its top (a diffusers pipeline: ``unet/``,
+    ``text_encoder/``, ...) is hashed over the weight files of its subfolders, named by their
+    path relative to it.
+    """
     model_dir = Path(model_dir)
     files = sorted(p for p in model_dir.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    if not files and model_dir.is_dir():
+        files = sorted(p for p in model_dir.rglob("*") if p.suffix in WEIGHT_SUFFIXES
+                       and p.is_file() and not any(part.startswith(".") for part in
+                                                   p.relative_to(model_dir).parts))
     if not files:
         raise ModelNotFoundError(f"no weight files in {model_dir}; is it a saved model directory?")
     h = hashlib.sha256()
     for p in files:
-        h.update(p.name.encode() + b"\0")
+        h.update(str(p.relative_to(model_dir)).encode() + b"\0")
         with p.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)

@@ -72,7 +72,9 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         out: output folder (models, reports, certificates, guard index).
         method: a registered method name, or ``auto`` (code secrets -> code_eraser, people ->
             npo; stronger retries; then retraining when ``allow_retrain``; a model directory
-            holding a certified head -> noisy_gd, whose audit re-checks the certificate).
+            holding a certified head -> noisy_gd, whose audit re-checks the certificate; a
+            request naming a ``concept`` -> text_encoder on the diffusion pipeline in
+            ``model``, see :mod:`forget.workflow.concept`).
         audit_config: an :class:`audits.AuditConfig` (default: the workflow's).
         worker_id: the worker holding the request's lease, if any.
         max_attempts: attempts of the chosen method before the fallback.
@@ -110,6 +112,14 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     if not ctx.done("verify"):
         ledger.record_step(request_id, "verify", "done", {"identity": "verified"},
                            worker_id=worker_id)
+
+    from forget.workflow.concept import concept_value, process_concept
+
+    concept = concept_value(ledger.identifiers(request_id))
+    if concept is not None:  # a concept to erase from a diffusion pipeline (model = its dir)
+        return process_concept(ctx, res, concept, data=Path(data), method=method,
+                               audit_config=audit_config, max_attempts=max_attempts,
+                               method_config=method_config, t0=t0)
 
     corpus = load_corpus(data)
     scope = S.scope_step(ctx, corpus, use_presidio=use_presidio)

@@ -1,0 +1,207 @@
+"""Concept requests: a request whose identifiers hold one of kind ``concept`` (e.g. a person's
+likeness or an artist's style, in the tiny world a colour or a shape) against a diffusion
+pipeline. Same ledger, same steps and records as a person's request:
+
+verify -> scope (the concept's prompts in the pipeline's data) -> unlearn (``text_encoder``
+by default; stronger retries; no retraining fallback: a pipeline is not retrained here) ->
+audit (:func:`audits.concept.concept_audit`, the original as control) -> guard (recorded as
+not applicable: the outputs are images) -> certify -> complete (the concept is
+crypto-shredded with the request's key like any identifier).
+
+``model`` is the pipeline directory and ``data`` the concept data folder
+(:func:`forget.diffusion.concepts.build_tiny` writes both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from forget.errors import InvalidInputError
+from forget.ledger.request import CONCEPT_KIND
+from forget.workflow import steps as S
+from forget.workflow.common import ProcessOutcome, fault_point
+
+SHOTS = 8  # few-shot images of the concept given to the method and the circumvention probe
+
+
+def concept_value(identifiers) -> str | None:
+    """The concept a request names (its ``concept`` identifier), or None."""
+    values = [v for k, v in identifiers.other_ids if k == CONCEPT_KIND]
+    return values[0] if values else None
+
+
+def _scope(ctx: S.Context, spec, concept: str | None, data: Path) -> dict:
+    from forget.diffusion.concepts import CONCEPTS_FILE
+    from forget.ledger import State
+    from forget.models import read_card
+
+    path = ctx.work / "scope.json"
+    if path.is_file() and ctx.done("scope"):
+        return json.loads(path.read_text())
+    ctx.record("scope", "started")
+    caps = spec.captions()
+    ids = [f"cap-{i:04d}" for i, c in enumerate(caps) if concept and concept in c.split()]
+    summary = {"records": len(ids), "record_ids": ids, "kind": "concept",
+               "matched_kinds": {CONCEPT_KIND: 1} if ids else {}}
+    S.write_json_atomic(path, summary)
+    safe = {"records": len(ids), "kind": "concept",
+            "record_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+    data_id = hashlib.sha256((data / CONCEPTS_FILE).read_bytes()).hexdigest()[:16]
+    rec = ctx.ledger.get(ctx.request_id)
+    if ids and rec.state != State.SCOPED and S._stage_index(rec) < S._stage_index_of(State.SCOPED):
+        ctx.ledger.scope(ctx.request_id, models=[read_card(ctx.model_dir)["version"]],
+                         datasets=[f"concepts-{data_id}"], details=safe, worker_id=ctx.worker_id)
+    ctx.record("scope", "done", safe)
+    ctx.say("scope", f"{len(ids)} prompts name the concept")
+    return summary
+
+
+def _unlearn(ctx: S.Context, attempt: S.Attempt, pipe, fset, rset) -> None:
+    from forget.core import get_method
+    from forget.diffusion.io import save_pipeline
+    from forget.ledger import State
+    from forget.models import ModelRegistry, read_card
+    from forget.models.registry import new_card
+
+    key = f"unlearn-{attempt.n}"
+    card_file = attempt.model_dir / "forget_model.json"
+    if ctx.done(key) and card_file.is_file():
+        attempt.card = read_card(attempt.model_dir)
+        return
+    if ctx.ledger.get(ctx.request_id).state != State.UNLEARNING:
+        ctx.ledger.start_unlearning(ctx.request_id, method=attempt.method,
+                                    details={"attempt": attempt.n}, worker_id=ctx.worker_id)
+    ctx.record(key, "started", {"method": attempt.method})
+    fault_point("unlearn", "before")
+    if not card_file.is_file():
+        ctx.say("unlearn", f"attempt {attempt.n}: {attempt.method}")
+        impl = get_method(attempt.method)
+        if getattr(impl, "modality", "text") != "diffusion":
+            raise InvalidInputError(f"method {attempt.method!r} unlearns language models; a "
+                                    "concept request needs a diffusion method (text_encoder)")
+        fields = {k: v for k, v in attempt.overrides.items() if not k.startswith("_")}
+        cfg = impl.config_class.from_dict(impl.config_class().to_dict() | fields)
+        scale = attempt.overrides.get("_scale_steps")
+        if scale:  # stronger: a larger budget spent whole, checked only at the end
+            steps = cfg.max_steps * scale
+            cfg = impl.config_class.from_dict(cfg.to_dict() | {"max_steps": steps,
+                                                               "check_every": steps})
+        result = impl.run(model=pipe, tokenizer=pipe.tokenizer, forget=fset, retain=rset,
+                          config=cfg)
+        parent = read_card(ctx.model_dir)
+        card = new_card(
+            kind="unlearned", parent=parent["version"], method=attempt.method,
+            size=parent.get("size"), line=parent.get("line", parent["version"]),
+            modality="diffusion", config=result.config, config_hash=result.config_hash,
+            guarantee=result.guarantee, formal_guarantee=None, unlearned_record_ids=[],
+            unlearn_steps=result.steps, unlearn_wall_s=round(result.wall_time_s, 2),
+            stopped_by=result.stopped_by)
+        save_pipeline(result.model, attempt.model_dir, card=card, overwrite=True)
+        ModelRegistry(ctx.registry).register(attempt.model_dir)
+    attempt.card = read_card(attempt.model_dir)
+    c = attempt.card
+    ctx.record(key, "done", {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
+                             "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
+                             "wall_s": c.get("unlearn_wall_s")})
+    fault_point("unlearn", "after")
+
+
+def _audit(ctx: S.Context, attempt: S.Attempt, pipe, spec, clf, fset, cfg) -> str:
+    from audits.concept import concept_audit
+    from forget.diffusion.concepts import retain_concepts
+    from forget.diffusion.io import load_pipeline
+    from forget.ledger import State
+
+    key = f"audit-{attempt.n}"
+    report = attempt.report
+    if not (ctx.done(key) and report.is_file()):
+        ctx.record(key, "started")
+        if not report.is_file():
+            ctx.say("audit", f"attempt {attempt.n}: concept audit with the original as control")
+            word = fset.concept
+            rep = concept_audit(
+                original=pipe, erased=load_pipeline(attempt.model_dir), scorer=clf.scorer(word),
+                concept=word, concept_prompts=fset.prompts, unrelated_prompts=fset.unrelated,
+                retain={w: (clf.scorer(w), ps) for w, ps in retain_concepts(spec, word).items()},
+                concept_images=fset.images,
+                ti_prompts=[p.replace(word, "{}") for p in fset.image_prompts or []],
+                config=cfg)
+            tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
+            rep.save(tmp)
+            shutil.rmtree(report.parent, ignore_errors=True)
+            tmp.rename(report.parent)
+    data = json.loads(report.read_text())
+    verdict = data["verdict"]
+    details = {"attempt": attempt.n, "verdict": verdict, "report_sha256": S.sha256_file(report),
+               "checks": [{"passed": c["passed"], "required": c["required"], "value": c["value"]}
+                          for c in data["checks"]]}
+    if ctx.ledger.get(ctx.request_id).state == State.UNLEARNING:
+        ctx.ledger.record_audit(ctx.request_id, passed=verdict == "pass", details=details,
+                                worker_id=ctx.worker_id)
+    if not ctx.done(key):
+        ctx.record(key, "done", {k: details[k] for k in ("attempt", "verdict", "report_sha256")})
+    return verdict
+
+
+def _guard(ctx: S.Context) -> None:
+    if ctx.done("guard"):
+        return
+    ctx.record("guard", "done", {"applies": False, "why": "image outputs: the text guard does "
+                                 "not apply; the audit's circumvention probe is the evidence"})
+
+
+def process_concept(ctx: S.Context, res: ProcessOutcome, concept_text: str, *, data: Path,
+                    method: str, audit_config, max_attempts: int, method_config: dict | None,
+                    t0: float) -> ProcessOutcome:
+    """Run the concept workflow from scope on (``verify`` is done by the caller)."""
+    from audits.concept import ConceptAuditConfig
+    from forget.diffusion.classifier import ConceptClassifier
+    from forget.diffusion.concepts import concept_of, concept_sets, read_world
+    from forget.diffusion.io import load_pipeline
+    from forget.models import read_card
+
+    if audit_config is not None and not isinstance(audit_config, ConceptAuditConfig):
+        raise InvalidInputError("a concept request is audited with an audits.concept."
+                                "ConceptAuditConfig, not a language-model AuditConfig")
+    spec = read_world(data)
+    concept = concept_of(spec, concept_text)
+    res.scope = _scope(ctx, spec, concept, Path(data))
+    if concept is None or not res.scope["records"]:
+        reason = "no prompt of this pipeline's data names the concept: nothing to erase"
+        ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
+        res.status, res.reason, res.state = "failed", reason, "failed"
+        return res
+    pipe = load_pipeline(ctx.model_dir)
+    clf = ConceptClassifier.load(Path(data) / "classifier")
+    fset, rset = concept_sets(spec, concept, shots=SHOTS)
+    card = read_card(ctx.model_dir)
+    res.model_before = {"version": card["version"], "sha256": card["sha256"]}
+    name = "text_encoder" if method == "auto" else method
+    plan = [(name, {})] + [(name, {"_scale_steps": 2 ** k}) for k in range(1, max_attempts)]
+    cfg = audit_config or ConceptAuditConfig()
+    passed = None
+    for n, (m, overrides) in enumerate(plan, 1):
+        attempt = S.Attempt(n, m, dict(method_config or {}) | overrides, ctx.work / f"attempt-{n}")
+        _unlearn(ctx, attempt, pipe, fset, rset)
+        verdict = _audit(ctx, attempt, pipe, spec, clf, fset, cfg)
+        res.attempts.append(attempt.summary(verdict))
+        if verdict == "pass":
+            passed = attempt
+            break
+        ctx.say("audit", f"attempt {n} ({m}) did not pass the concept audit ({verdict})")
+    if passed is None:
+        reason = (f"no attempt passed the concept audit ({len(plan)} tried); the request is not "
+                  "completed; see the audit reports")
+        ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
+        res.status, res.reason, res.state = "failed", reason, "failed"
+        res.wall_s = time.perf_counter() - t0
+        return res
+    _guard(ctx)
+    cert = S.certify_step(ctx, passed, res.model_before)
+    S.complete_step(ctx, passed, cert)
+    return S.finished_outcome(ctx, res, t0)
