@@ -97,6 +97,7 @@ def row_from_report(rep: dict) -> dict:
            for c in a.get("robustness", [])}
     return {
         "verdict": rep["verdict"],
+        "failed_checks": [c["name"] for c in rep["checks"] if c["passed"] is False],
         "probes": len(a["extraction"]["probes"]),
         "greedy_hits": a["extraction"]["greedy_hits"],
         "sampled_hits": a["extraction"]["sampled_hits"],
@@ -160,7 +161,8 @@ class _Bench:
         auc = "n/a" if row["mia_auc"] is None else f"{row['mia_auc']:.2f}"
         self.say(f"{group:>15} {subject_id:>8} {name:<16} {row['verdict']:<12} "
                  f"extracted {row['greedy_hits']}+{row['sampled_hits']}/{row['probes']}  "
-                 f"AUC {auc}  ({time.perf_counter() - t0:.0f} s)")
+                 f"AUC {auc}  ({time.perf_counter() - t0:.0f} s) "
+                 f"{','.join(row['failed_checks'])}")
         return row
 
 
