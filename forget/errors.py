@@ -49,3 +49,7 @@ class UnknownSubjectError(ForgetError, KeyError):
 
 class RegistryError(ForgetError, RuntimeError):
     """The model registry is unreadable or inconsistent."""
+
+
+class NothingToEditError(ForgetError, ValueError):
+    """A model-editing method found no fact of the requested kinds in the forget set."""

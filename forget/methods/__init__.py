@@ -12,5 +12,6 @@ from forget.methods import (  # noqa: F401  (imported for their registration)
     lora_forget,
     npo,
     retrain,
+    rome,
     simnpo,
 )
