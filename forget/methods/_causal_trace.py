@@ -65,6 +65,51 @@ def _prob(model, ids: torch.Tensor, at: int, target: int) -> float:
     return float(torch.softmax(logits.float(), -1)[target])
 
 
+def _recorder(store: dict[int, torch.Tensor], i: int):
+    def hook(m, a, o):
+        store[i] = o.detach()
+    return hook
+
+
+def _adder(s0: int, s1: int, noise: torch.Tensor):
+    def hook(m, a, o):
+        o = o.clone()
+        o[0, s0:s1] += noise.to(o.dtype)
+        return o
+    return hook
+
+
+def _restorer(at: int, clean: torch.Tensor):
+    def hook(m, a, o):
+        o = o.clone()
+        o[0, at] = clean[0, at]
+        return o
+    return hook
+
+
+def _trace_one(model, pt: TracePoint, sigma: float, samples: int, gen: torch.Generator
+               ) -> tuple[float, float, list[float]]:
+    """(p clean, mean p corrupted, mean effect per layer) for one context."""
+    layers, emb = model.model.layers, model.get_input_embeddings()
+    ids = torch.tensor([pt.ids])
+    clean: dict[int, torch.Tensor] = {}
+    with contextlib.ExitStack() as st:
+        for i in range(len(layers)):
+            st.enter_context(_hook(layers[i].mlp, _recorder(clean, i)))
+        p_clean = _prob(model, ids, pt.at, pt.target)
+    p_cor_sum, effects = 0.0, [0.0] * len(layers)
+    for _ in range(samples):
+        noise = torch.randn((pt.subject[1] - pt.subject[0], emb.embedding_dim),
+                            generator=gen) * sigma
+        with _hook(emb, _adder(pt.subject[0], pt.subject[1], noise)):
+            p_cor = _prob(model, ids, pt.at, pt.target)
+            for i in range(len(layers)):
+                with _hook(layers[i].mlp, _restorer(pt.at, clean[i])):
+                    effects[i] += _prob(model, ids, pt.at, pt.target) - p_cor
+        p_cor_sum += p_cor
+    return p_clean, p_cor_sum / samples, [e / samples for e in effects]
+
+
 @torch.no_grad()
 def trace_layers(model, points: Sequence[TracePoint], *, noise_scale: float = 3.0,
                  samples: int = 4, seed: int = 0) -> TraceResult:
@@ -75,45 +120,12 @@ def trace_layers(model, points: Sequence[TracePoint], *, noise_scale: float = 3.
     """
     if not points:
         raise InvalidInputError("causal tracing needs at least one fact context")
-    layers = model.model.layers
-    emb = model.get_input_embeddings()
-    sigma = noise_scale * float(emb.weight.std())
+    sigma = noise_scale * float(model.get_input_embeddings().weight.std())
     gen = torch.Generator().manual_seed(seed)
-    clean_p, corrupt_p = 0.0, 0.0
-    effects = [0.0] * len(layers)
-    n = 0
-    for pt in points:
-        ids = torch.tensor([pt.ids])
-        s0, s1 = pt.subject
-        clean_out: dict[int, torch.Tensor] = {}
-        hooks = [_hook(layers[i].mlp, lambda m, a, o, i=i: clean_out.__setitem__(i, o.detach()))
-                 for i in range(len(layers))]
-        with contextlib.ExitStack() as st:
-            for h in hooks:
-                st.enter_context(h)
-            p_clean = _prob(model, ids, pt.at, pt.target)
-        for _ in range(samples):
-            noise = torch.randn((s1 - s0, emb.embedding_dim), generator=gen) * sigma
-
-            def corrupt(m, a, o, noise=noise):
-                o = o.clone()
-                o[0, s0:s1] += noise.to(o.dtype)
-                return o
-
-            with _hook(emb, corrupt):
-                p_cor = _prob(model, ids, pt.at, pt.target)
-                for i in range(len(layers)):
-                    def restore(m, a, o, i=i):
-                        o = o.clone()
-                        o[0, pt.at] = clean_out[i][0, pt.at]
-                        return o
-
-                    with _hook(layers[i].mlp, restore):
-                        effects[i] += _prob(model, ids, pt.at, pt.target) - p_cor
-            clean_p += p_clean
-            corrupt_p += p_cor
-            n += 1
-    return TraceResult(clean_p / n, corrupt_p / n, [e / n for e in effects])
+    runs = [_trace_one(model, pt, sigma, samples, gen) for pt in points]
+    n = len(runs)
+    effects = [sum(r[2][i] for r in runs) / n for i in range(len(runs[0][2]))]
+    return TraceResult(sum(r[0] for r in runs) / n, sum(r[1] for r in runs) / n, effects)
 
 
 def trace_point(ctx: Context) -> TracePoint:

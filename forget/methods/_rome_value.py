@@ -150,8 +150,8 @@ def optimise_delta(model, tokenizer, layer: int, *, edit: Sequence[Context],
         opt.step()
         with torch.no_grad():
             delta.copy_(clamp_norm(delta, max_norm))
-        history.append({"step": step + 1, "target_nll": round(float(target), 4),
-                        "value_unlikelihood": round(float(sup), 4),
-                        "kl": round(float(kl), 5), "locality_kl": round(float(loc), 5),
-                        "delta_norm": round(float(delta.norm()), 4)})
+        history.append({"step": step + 1, "target_nll": round(float(target.detach()), 4),
+                        "value_unlikelihood": round(float(sup.detach()), 4),
+                        "kl": round(float(kl.detach()), 5), "locality_kl": round(float(loc.detach()), 5),
+                        "delta_norm": round(float(delta.detach().norm()), 4)})
     return delta.detach().double(), history

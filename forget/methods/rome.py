@@ -200,7 +200,7 @@ class Rome(Method):
         return UnlearnResult(
             model=edited, method=self.name, steps=len(groups) * cfg.max_steps,
             tokens_processed=tokens, wall_time_s=time.perf_counter() - t0,
-            config=cfg.to_dict() | {"resolved_layer": layer}, config_hash=cfg.config_hash(),
+            config=cfg.to_dict(), config_hash=cfg.config_hash(),
             guarantee=self.guarantee, stopped_by="max_steps", history=history)
 
     @staticmethod
