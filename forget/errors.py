@@ -53,3 +53,7 @@ class RegistryError(ForgetError, RuntimeError):
 
 class MissingExtraError(ForgetError, ImportError):
     """An optional dependency (an extra such as ``diffusion``) is not installed."""
+
+
+class NothingToEditError(ForgetError, ValueError):
+    """A model-editing method found no fact of the requested kinds in the forget set."""

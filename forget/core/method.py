@@ -135,6 +135,9 @@ class Method(ABC):
     modality: ClassVar[str] = "text"
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     guarantee: ClassVar[str] = EMPIRICAL
+    # Audit settings a method's result must be audited with (``AuditConfig`` field -> value),
+    # e.g. model editing needs the paraphrase probe. The workflow applies them.
+    audit_requirements: ClassVar[dict[str, Any]] = {}
 
     @abstractmethod
     def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,

@@ -149,7 +149,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         base = dict(method_config or {}) if name == plan[0][0] else {}
         attempt = S.Attempt(n, name, base | overrides, work / f"attempt-{n}")
         S.unlearn_step(ctx, attempt, original, forget, retain)
-        verdict = S.audit_step(ctx, attempt, corpus, forget, controls, cfg, lm_eval=lm_eval)
+        verdict = S.audit_step(ctx, attempt, corpus, forget, controls,
+                               S.audit_config_for(name, cfg), lm_eval=lm_eval)
         res.attempts.append(attempt.summary(verdict))
         if verdict == "pass":
             passed = attempt

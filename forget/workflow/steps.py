@@ -98,6 +98,18 @@ def default_audit_config(forget):
     return AuditConfig()
 
 
+def audit_config_for(method: str, cfg):
+    """``cfg`` with the settings the method's results must be audited with (e.g. model
+    editing: the paraphrase probe always on), whatever the caller's config said."""
+    import dataclasses
+
+    from forget.core.method import METHODS
+
+    required = METHODS.get(method).audit_requirements
+    changes = {k: v for k, v in required.items() if getattr(cfg, k) != v}
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
 # -- scope -----------------------------------------------------------------------------------
 def scope_step(ctx: Context, corpus, *, use_presidio: bool) -> dict:
     from forget.ledger import State
