@@ -124,6 +124,7 @@ class _Bench:
         self.retrained = None
         self.retrain_s: float | None = None
         self.lm_dir: Path | None = None
+        self.compared_texts: set[str] = set()  # texts of every subject the comparison forgets
 
     def run_method(self, name: str, fset, rset) -> tuple[Any, dict]:
         from forget.core import get_method
@@ -142,11 +143,14 @@ class _Bench:
         from audits import run_audit
         from forget.workflow.steps import _audit_inputs
 
+        inputs = _audit_inputs(self.corpus, fset)
+        # Utility is measured on people no model here forgot: the full-training methods'
+        # model never saw any of the comparison's subjects.
+        inputs["retain"] = [t for t in inputs["retain"] if t not in self.compared_texts]
         rep = run_audit(model=net, tokenizer=self.tok, original=(self.model, self.tok),
                         retrained=(self.retrained, self.tok) if retrained else None,
                         config=config or self.audit_cfg, subject_id=subject_id,
-                        lm_eval_dir=self.lm_dir, cache=self.cache,
-                        **_audit_inputs(self.corpus, fset))
+                        lm_eval_dir=self.lm_dir, cache=self.cache, **inputs)
         return row_from_report(rep.to_dict())
 
     def compare(self, name: str, fset, rset, *, subject_id: str, group: str,
@@ -216,6 +220,7 @@ def run_comparison(data: Path | str, model_dir: Path | str, work: Path | str, *,
               else random_subjects(corpus, cfg.subjects, seed=cfg.seed))
     everyone = sorted(set(chosen) | set(worst.values()))
     say(f"subjects: {len(chosen)} random {chosen}; worst cases {worst}")
+    b.compared_texts = {r["text"] for s in everyone for r in corpus.records_of(s)}
     if cfg.lm_eval:
         write_lm_eval_data(corpus.subjects, corpus.people, work / "lm_data", exclude=everyone)
         b.lm_dir = prepare_tasks(work / "lm_data", work / "lm_tasks")

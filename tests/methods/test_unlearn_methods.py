@@ -20,8 +20,10 @@ from forget.models import load_model, state_dict_sha256, weights_sha256
 PPL_BOUND = 1.6  # ppl_after / ppl_before on other subjects' records must stay under this
 # code_eraser is tested on code; dp_retrain (a DP model trades utility for its bound) and
 # noisy_gd (deletes from a certified head, not from the LM) have their own test files, and so
-# do methods for other modalities (text_encoder: diffusion).
-METHOD_NAMES = [n for n in METHODS.names() if n not in ("code_eraser", "dp_retrain", "noisy_gd")
+# do rome (tests/methods/test_rome.py checks suppression, locality, the rank-one change and the
+# untouched original on the same fixtures) and methods for other modalities (text_encoder).
+OWN_TESTS = ("code_eraser", "dp_retrain", "noisy_gd", "rome")
+METHOD_NAMES = [n for n in METHODS.names() if n not in OWN_TESTS
                 and METHODS.get(n).modality == "text"]
 
 
