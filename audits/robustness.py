@@ -49,6 +49,10 @@ def relearn(model, tokenizer, texts: Sequence[str], *, steps: int = 10, lr: floa
     if not texts or steps == 0:
         return m
     m.train()
+    # An attacker fine-tunes every weight, whatever the model was saved with (a model merged
+    # from adapters, e.g. after DPO or LoRA, may come with requires_grad off).
+    for p in m.parameters():
+        p.requires_grad_(True)
     opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.0)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(m.parameters()).device

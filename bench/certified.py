@@ -18,6 +18,7 @@ Writes ``bench/results/certified.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ from forget._env import configure_offline
 
 TARGET_SHARE = 0.10
 EPSILONS = (1.0, 3.0, 8.0)
+SIGMAS = (0.05, 0.1, 0.15, 0.2)
 
 
 def canary_rows(corpus, model, tok, canaries, alternatives: int = 199) -> list[dict]:
@@ -92,7 +94,8 @@ def dp_table(corpus, tok, fset, rset, size: str, epochs: int, seed: int) -> tupl
     return rows, public
 
 
-def head_bench(corpus, public, tok, fset, rset, tmp: Path, seed: int) -> dict:
+def head_bench(corpus, public, tok, fset, rset, tmp: Path, seed: int,
+               sigma: float | None = None) -> dict:
     from forget.core import get_method
     from forget.methods._certified_head import (
         HeadState,
@@ -105,10 +108,11 @@ def head_bench(corpus, public, tok, fset, rset, tmp: Path, seed: int) -> dict:
     from forget.models import load_model, save_model
     from forget.models.registry import new_card
 
+    tmp.mkdir(parents=True, exist_ok=True)
     lm_dir = tmp / "public-lm"
     save_model(public, tok, lm_dir, card=new_card(kind="bench", parent=None))
     records = corpus_head_records(corpus)
-    cfg = HeadTrainConfig(seed=seed)
+    cfg = HeadTrainConfig(seed=seed) if sigma is None else HeadTrainConfig(seed=seed, sigma=sigma)
     t0 = time.perf_counter()
     build_head_model(lm_dir, records, tmp / "head", config=cfg, registry=tmp / "reg")
     train_s = time.perf_counter() - t0
@@ -122,7 +126,8 @@ def head_bench(corpus, public, tok, fset, rset, tmp: Path, seed: int) -> dict:
     features_s = time.perf_counter() - t0
     y = torch.tensor([after.labels[r] for r in after.record_ids])
     t0 = time.perf_counter()
-    retrained, _ = train_head(x, y, len(before.classes), HeadTrainConfig(seed=seed + 1))
+    retrained, _ = train_head(x, y, len(before.classes),
+                              dataclasses.replace(cfg, seed=seed + 1))
     retrain_s = time.perf_counter() - t0
     held = [r for r in corpus.people + corpus.code if r["split"] == "holdout"]
     label = {c: i for i, c in enumerate(before.classes)}
@@ -177,12 +182,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="forget-bench-") as tmp:
         tok = train_tokenizer(tokenizer_texts(corpus))  # identifiers cut out, as in training
         rows, public = dp_table(corpus, tok, fset, rset, args.size, args.dp_epochs, args.seed)
-        head = head_bench(corpus, public, tok, fset, rset, Path(tmp), args.seed)
+        head = head_bench(corpus, public, tok, fset, rset, Path(tmp) / "default", args.seed)
+        sweep = []
+        for sigma in SIGMAS:  # the noise / cost / accuracy trade-off
+            r = head_bench(corpus, public, tok, fset, rset, Path(tmp) / f"s{sigma}", args.seed,
+                           sigma=sigma)
+            sweep.append({"sigma": sigma, **{k: r[k] for k in (
+                "deletion_steps_K_U", "training_steps_K_A", "share_of_retrain_gradients",
+                "meets_target", "train_accuracy", "holdout_accuracy")}})
     out = {
         "benchmark": "formal guarantees: DP-SGD retraining utility, noisy-GD head deletion",
         "data": str(args.data), "size": args.size, "subject": sid,
         "forget_records": len(fset.examples), "dp_epochs": args.dp_epochs,
-        "dp_utility": rows, "noisy_gd_head": head,
+        "dp_utility": rows, "noisy_gd_head": head, "noisy_gd_sigma_sweep": sweep,
         "target": f"noisy-GD deletion <= {TARGET_SHARE:.0%} of retraining's gradient "
                   "computations",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

@@ -38,3 +38,19 @@ def test_relearn_and_quantize_leave_the_original_untouched(tiny_pair):
     # int8: close, not equal: the same next-token choice at almost every position.
     assert (base.argmax(-1) == qt.argmax(-1)).float().mean() >= 0.8
     assert not torch.equal(base, qt)
+
+
+def test_relearn_trains_a_model_saved_with_frozen_weights(tiny_pair):
+    """Models merged from adapters (idk_dpo, lora) can come with requires_grad off; the
+    relearning attack must still fine-tune them, and leave the given model as it was."""
+    import copy
+
+    model, tok = tiny_pair
+    frozen = copy.deepcopy(model)
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    m2 = relearn(frozen, tok, ["Ann Lee works at Acme in Springfield."] * 4, steps=2)
+    ids = torch.tensor([tok("Ann Lee works at")["input_ids"]])
+    with torch.no_grad():
+        assert not torch.allclose(frozen(input_ids=ids).logits, m2(input_ids=ids).logits)
+    assert not any(p.requires_grad for p in frozen.parameters())
