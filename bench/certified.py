@@ -12,7 +12,7 @@
 
 Writes ``bench/results/certified.json``.
 
-    python bench/certified.py [--data data] [--size tiny] [--dp-epochs 5] [--out ...]
+    python bench/certified.py [--data data] [--size tiny] [--dp-epochs N] [--out ...]
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def dp_table(corpus, tok, fset, rset, size: str, epochs: int, seed: int) -> tupl
     for name, eps in runs:
         print(f"[bench] {name} epsilon={eps} ...", flush=True)
         cfg = (RetrainConfig(size=size, seed=seed) if eps is None else
-               DPRetrainConfig(target_epsilon=eps, epochs=epochs, size=size, seed=seed))
+               DPRetrainConfig(target_epsilon=eps, size=size, seed=seed,
+                               **({} if epochs is None else {"epochs": epochs})))
         # both methods train a fresh model of ``size``: they never read the given model
         res = get_method(name).run(model=None, tokenizer=tok, forget=fset, retain=rset,
                                    config=cfg)
@@ -163,7 +164,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="data")
     ap.add_argument("--size", default="tiny")
-    ap.add_argument("--dp-epochs", type=int, default=5)
+    ap.add_argument("--dp-epochs", type=int, default=None,
+                    help="DP-SGD epochs (default: the method's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/results/certified.json")
     args = ap.parse_args()
