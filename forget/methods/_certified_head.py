@@ -121,7 +121,8 @@ class HeadTrainConfig:
         sigma: noise scale σ; each step adds ``sqrt(2ησ²) N(0, I)``. More noise makes
             deletion cheaper (``ε_0`` falls as 1/σ²) and the head a little less accurate:
             on the demo task (``bench/certified.py``) σ = 0.05 / 0.1 / 0.15 needed 17% / 12% /
-            8% of retraining's gradient computations, at train accuracy 0.92 / 0.91 / 0.90.
+            8% of retraining's gradient computations, the unlearned head's train accuracy
+            0.92 / 0.92 / 0.91.
             The default is the smallest of these that meets the 10% target.
         clip: per-example gradient norm bound M (>= √2, the softmax loss's own bound).
         steps: training steps K_A from ``theta = 0``.
