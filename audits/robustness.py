@@ -42,10 +42,22 @@ class RobustnessCase:
     detail: dict = field(default_factory=dict)
 
 
+def own_copy(model):
+    """A deep copy whose forward is its own class's. A training library may leave an
+    instance-level ``forward`` wrapper (accelerate's mixed-precision one) that closes over the
+    original object; deep-copied, it would keep running the *original* weights."""
+    m = copy.deepcopy(model)
+    for mod in m.modules():
+        if "forward" in mod.__dict__:
+            del mod.__dict__["forward"]
+        mod.__dict__.pop("_original_forward", None)
+    return m
+
+
 def relearn(model, tokenizer, texts: Sequence[str], *, steps: int = 10, lr: float = 1e-3,
             batch_size: int = 8, seed: int = 0):
     """A copy of ``model`` after ``steps`` AdamW steps of causal-LM loss on ``texts``."""
-    m = copy.deepcopy(model)
+    m = own_copy(model)
     if not texts or steps == 0:
         return m
     m.train()
@@ -60,6 +72,13 @@ def relearn(model, tokenizer, texts: Sequence[str], *, steps: int = 10, lr: floa
     order = [texts[i] for i in torch.randperm(len(texts), generator=g).tolist()]
     batches = itertools.cycle([order[b: b + batch_size] for b in range(0, len(order),
                                                                        batch_size)])
+    with torch.enable_grad():  # whatever grad mode the caller (or a library) left behind
+        _relearn_steps(m, tokenizer, opt, batches, steps, pad, device)
+    m.eval()
+    return m
+
+
+def _relearn_steps(m, tokenizer, opt, batches, steps: int, pad: int, device) -> None:
     for _ in range(steps):
         ids = [tokenizer(t)["input_ids"] + [tokenizer.eos_token_id] for t in next(batches)]
         width = max(len(x) for x in ids)
@@ -74,8 +93,6 @@ def relearn(model, tokenizer, texts: Sequence[str], *, steps: int = 10, lr: floa
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    m.eval()
-    return m
 
 
 def quantize_int8(model):
@@ -84,7 +101,7 @@ def quantize_int8(model):
 
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(copy.deepcopy(model).cpu(), {torch.nn.Linear},
+        return quantize_dynamic(own_copy(model).cpu(), {torch.nn.Linear},
                                 dtype=torch.qint8)
 
 

@@ -236,7 +236,8 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
         )
         trainer.remove_callback(PrinterCallback)  # it would print the final metrics dict
         trainer.train()
-    model = trainer.accelerator.unwrap_model(trainer.model)
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    model.__dict__.pop("forward", None)  # a mixed-precision wrapper would bind copies to it
     model.eval()
     steps = trainer.state.global_step
     if callback is not None:

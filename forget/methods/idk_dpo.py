@@ -226,7 +226,10 @@ class IdkDPO(Method):
             out_state = trainer.train()
             steps = int(out_state.global_step)
             tokens = _tokens(trainer.train_dataset, steps, cfg.batch_size)
-        trained = trainer.model
+        # Without accelerate's mixed-precision forward wrapper: it closes over this object, so
+        # any copy of the model (an audit's relearning or int8 attack) would run these weights.
+        trained = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        trained.__dict__.pop("forward", None)
         trained.eval()
         for p in trained.parameters():
             p.requires_grad_(False)

@@ -49,8 +49,27 @@ def test_relearn_trains_a_model_saved_with_frozen_weights(tiny_pair):
     frozen = copy.deepcopy(model)
     for p in frozen.parameters():
         p.requires_grad_(False)
-    m2 = relearn(frozen, tok, ["Ann Lee works at Acme in Springfield."] * 4, steps=2)
+    with torch.no_grad():  # a caller (or a library) may leave gradients off
+        m2 = relearn(frozen, tok, ["Ann Lee works at Acme in Springfield."] * 4, steps=2)
     ids = torch.tensor([tok("Ann Lee works at")["input_ids"]])
     with torch.no_grad():
         assert not torch.allclose(frozen(input_ids=ids).logits, m2(input_ids=ids).logits)
     assert not any(p.requires_grad for p in frozen.parameters())
+
+
+def test_attacks_run_the_copy_not_a_forward_wrapper_of_the_original(tiny_pair):
+    """A training library can leave an instance-level forward wrapper that closes over the
+    original model (accelerate's mixed precision did, after idk_dpo); a deep copy would then
+    keep running the original weights and the relearning attack would measure nothing."""
+    import copy
+
+    model, tok = tiny_pair
+    wrapped = copy.deepcopy(model)
+    inner = wrapped.forward
+    wrapped.forward = lambda *a, **k: inner(*a, **k)
+    m2 = relearn(wrapped, tok, ["Ann Lee works at Acme in Springfield."] * 4, steps=2)
+    q = quantize_int8(wrapped)
+    assert "forward" not in m2.__dict__ and "forward" not in q.__dict__
+    ids = torch.tensor([tok("Ann Lee works at")["input_ids"]])
+    with torch.no_grad():
+        assert not torch.allclose(wrapped(input_ids=ids).logits, m2(input_ids=ids).logits)
