@@ -21,7 +21,8 @@ def dp_run(corpus, tiny_model_dir, trained_subject):
     fset, rset = subject_sets(corpus, trained_subject)
     state = state_dict_sha256(model)
     res = get_method("dp_retrain").run(model=model, tokenizer=tok, forget=fset, retain=rset,
-                                       config=DPRetrainConfig(target_epsilon=8.0, epochs=2))
+                                       config=DPRetrainConfig(target_epsilon=8.0, epochs=2,
+                                                              batch_size=16))
     return {"model": model, "tok": tok, "result": res, "state": state, "forget": fset,
             "retain": rset}
 
