@@ -9,18 +9,22 @@ import nbformat
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+# One intra-op thread in the kernels: on 2 shared cores, a second torch thread waiting for a busy
+# core slowed a notebook from 30 s to many minutes.
+KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def test_walkthrough_notebook_runs_and_shows_no_identifier(corpus_dir, tiny_model_dir, corpus,
                                                            tmp_path):
     nb = nbformat.read(NOTEBOOKS / "01_deletion_request_walkthrough.ipynb", as_version=4)
-    os.environ["FORGET_NB_DATA"] = str(corpus_dir)
-    os.environ["FORGET_NB_MODEL"] = str(tiny_model_dir)
+    os.environ.update(KERNEL_ENV, FORGET_NB_DATA=str(corpus_dir),
+                      FORGET_NB_MODEL=str(tiny_model_dir))
     try:
         NotebookClient(nb, timeout=900, startup_timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
-        del os.environ["FORGET_NB_DATA"], os.environ["FORGET_NB_MODEL"]
+        for k in (*KERNEL_ENV, "FORGET_NB_DATA", "FORGET_NB_MODEL"):
+            os.environ.pop(k, None)
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "result: completed" in text and "certificate verifies" in text
@@ -31,13 +35,13 @@ def test_walkthrough_notebook_runs_and_shows_no_identifier(corpus_dir, tiny_mode
 
 def _run(name: str, env: dict[str, str], tmp_path: Path) -> str:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    os.environ.update(env)
+    os.environ.update(KERNEL_ENV, **env)
     try:
         NotebookClient(nb, timeout=900, startup_timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
-        for k in env:
-            del os.environ[k]
+        for k in (*KERNEL_ENV, *env):
+            os.environ.pop(k, None)
     return "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
