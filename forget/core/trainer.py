@@ -199,6 +199,15 @@ class TrainOutcome:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def plain_model(trainer: Trainer) -> torch.nn.Module:
+    """The trained model without accelerate's wrappers. Its mixed-precision ``forward`` wrapper
+    closes over this object, so any copy of the model (an audit's relearning or int8 attack)
+    would otherwise keep running these weights."""
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    model.__dict__.pop("forward", None)
+    return model
+
+
 def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
                    retain: Dataset | None, loss: UnlearnLoss, spec: TrainSpec, *,
                    ref_model: torch.nn.Module | None = None,
@@ -236,8 +245,7 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
         )
         trainer.remove_callback(PrinterCallback)  # it would print the final metrics dict
         trainer.train()
-    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    model.__dict__.pop("forward", None)  # a mixed-precision wrapper would bind copies to it
+    model = plain_model(trainer)
     model.eval()
     steps = trainer.state.global_step
     if callback is not None:

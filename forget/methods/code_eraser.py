@@ -8,7 +8,8 @@ spans the data already marks), mapped to tokens by character-offset overlap. The
 with the KL on retain files: ascent only where the secret is, descent on the surrounding code
 so the file stays intact, and the KL keeping the rest of the model where it was. Defaults are
 the paper's (α = 1, γ = 0.1, λ = 0.1). Training stops when greedy decoding extracts no secret
-and the secrets' memorization accuracy (MA) is under the MA measured on unseen code.
+and the secrets' memorization accuracy (MA) is at the MA measured on unseen code, within that
+level's standard error (a handful of unseen secrets measure it only roughly).
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from audits.extraction import identifier_prompts
 from forget.core import losses as L
 from forget.core.criteria import (
     all_of,
+    context_criterion,
     extraction_criterion,
     memorization_criterion,
-    span_memorization,
+    perplexity,
+    span_memorization_counts,
+    unseen_level,
 )
 from forget.core.data import Example, ForgetSet
 from forget.core.method import METHODS
@@ -46,6 +50,10 @@ class CodeEraserConfig(GradientConfig):
         detect: run the detectors (else only the spans the data marks).
         ma_threshold: MA to get under when the forget set carries no unseen code to measure
             it on (``None``: extraction alone decides).
+        context_bound: training also goes on until the perplexity of the forget files' other
+            tokens (the code around each secret) is within this factor of the original's:
+            ascent on the secret first disturbs its context, and the descent term repairs it.
+            ``None`` stops on the secrets alone.
     """
 
     max_steps: int = 300
@@ -59,11 +67,15 @@ class CodeEraserConfig(GradientConfig):
     retain_loss: str = "kl"
     detect: bool = True
     ma_threshold: float | None = None
+    context_bound: float | None = 1.3
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.alpha <= 0 or self.gamma < 0:
             raise InvalidInputError("code_eraser needs alpha > 0 and gamma >= 0")
+        if self.context_bound is not None and self.context_bound < 1:
+            raise InvalidInputError("code_eraser's context_bound is a perplexity factor: use "
+                                    "a value >= 1, or None to stop on the secrets alone")
 
 
 def with_detected_spans(e: Example) -> Example:
@@ -107,11 +119,18 @@ class CodeEraser(GradientMethod):
         prompts = [p for e in forget.examples
                    for p in identifier_prompts(e.record_id, e.text, e.spans)]
         checks = [extraction_criterion(tokenizer, prompts)]
-        threshold = config.ma_threshold
+        threshold, tolerance = config.ma_threshold, 0.0
         if forget.holdout:  # the unseen level: the original model's MA on never-seen secrets
-            threshold = span_memorization(original, tokenizer, forget.holdout)
+            threshold, tolerance = unseen_level(
+                *span_memorization_counts(original, tokenizer, forget.holdout))
         if threshold is not None:
-            checks.append(memorization_criterion(tokenizer, forget.examples, threshold))
+            checks.append(memorization_criterion(tokenizer, forget.examples, threshold,
+                                                 tolerance))
+        if config.context_bound is not None:  # run() passes the examples with detected spans
+            checks.append(context_criterion(
+                tokenizer, forget.examples,
+                perplexity(original, tokenizer, forget.examples, "context"),
+                config.context_bound))
         return all_of(*checks)
 
     def make_loss(self, config: CodeEraserConfig) -> UnlearnLoss:

@@ -29,6 +29,7 @@ import torch
 from audits.extraction import Prompt, greedy_continuations, greedy_hits, identifier_prompts
 from forget.core.data import PEOPLE_KINDS, ForgetSet, RetainSet
 from forget.core.method import EMPIRICAL, METHODS, Method, MethodConfig, UnlearnResult
+from forget.core.trainer import plain_model
 from forget.errors import InvalidInputError
 
 # Chosen answers for the subject's prompts (leading space: they continue a sentence).
@@ -226,10 +227,7 @@ class IdkDPO(Method):
             out_state = trainer.train()
             steps = int(out_state.global_step)
             tokens = _tokens(trainer.train_dataset, steps, cfg.batch_size)
-        # Without accelerate's mixed-precision forward wrapper: it closes over this object, so
-        # any copy of the model (an audit's relearning or int8 attack) would run these weights.
-        trained = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-        trained.__dict__.pop("forward", None)
+        trained = plain_model(trainer)  # without accelerate's forward wrapper
         trained.eval()
         for p in trained.parameters():
             p.requires_grad_(False)

@@ -24,7 +24,7 @@ from pathlib import Path
 from forget.errors import InvalidInputError
 from forget.ledger.request import CONCEPT_KIND
 from forget.workflow import steps as S
-from forget.workflow.common import ProcessOutcome, fault_point
+from forget.workflow.common import ProcessOutcome
 
 SHOTS = 8  # few-shot images of the concept given to the method and the circumvention probe
 
@@ -64,33 +64,18 @@ def _scope(ctx: S.Context, spec, concept: str | None, data: Path) -> dict:
 def _unlearn(ctx: S.Context, attempt: S.Attempt, pipe, fset, rset) -> None:
     from forget.core import get_method
     from forget.diffusion.io import save_pipeline
-    from forget.ledger import State
     from forget.models import ModelRegistry, read_card
     from forget.models.registry import new_card
 
-    key = f"unlearn-{attempt.n}"
-    card_file = attempt.model_dir / "forget_model.json"
-    if ctx.done(key) and card_file.is_file():
-        attempt.card = read_card(attempt.model_dir)
+    if S.unlearn_begin(ctx, attempt):
         return
-    if ctx.ledger.get(ctx.request_id).state != State.UNLEARNING:
-        ctx.ledger.start_unlearning(ctx.request_id, method=attempt.method,
-                                    details={"attempt": attempt.n}, worker_id=ctx.worker_id)
-    ctx.record(key, "started", {"method": attempt.method})
-    fault_point("unlearn", "before")
-    if not card_file.is_file():
+    if not (attempt.model_dir / "forget_model.json").is_file():
         ctx.say("unlearn", f"attempt {attempt.n}: {attempt.method}")
         impl = get_method(attempt.method)
         if getattr(impl, "modality", "text") != "diffusion":
             raise InvalidInputError(f"method {attempt.method!r} unlearns language models; a "
                                     "concept request needs a diffusion method (text_encoder)")
-        fields = {k: v for k, v in attempt.overrides.items() if not k.startswith("_")}
-        cfg = impl.config_class.from_dict(impl.config_class().to_dict() | fields)
-        scale = attempt.overrides.get("_scale_steps")
-        if scale:  # stronger: a larger budget spent whole, checked only at the end
-            steps = cfg.max_steps * scale
-            cfg = impl.config_class.from_dict(cfg.to_dict() | {"max_steps": steps,
-                                                               "check_every": steps})
+        cfg = S.attempt_config(impl, attempt)
         result = impl.run(model=pipe, tokenizer=pipe.tokenizer, forget=fset, retain=rset,
                           config=cfg)
         parent = read_card(ctx.model_dir)
@@ -103,12 +88,7 @@ def _unlearn(ctx: S.Context, attempt: S.Attempt, pipe, fset, rset) -> None:
             stopped_by=result.stopped_by)
         save_pipeline(result.model, attempt.model_dir, card=card, overwrite=True)
         ModelRegistry(ctx.registry).register(attempt.model_dir)
-    attempt.card = read_card(attempt.model_dir)
-    c = attempt.card
-    ctx.record(key, "done", {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
-                             "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
-                             "wall_s": c.get("unlearn_wall_s")})
-    fault_point("unlearn", "after")
+    S.unlearn_done(ctx, attempt)
 
 
 def _audit(ctx: S.Context, attempt: S.Attempt, pipe, spec, clf, fset, cfg) -> str:

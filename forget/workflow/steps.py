@@ -154,36 +154,68 @@ def _stage_index_of(state) -> int:
 
 
 # -- unlearn ---------------------------------------------------------------------------------
-def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> None:
-    from forget.core import get_method
-    from forget.ledger import State
-    from forget.models import ModelRegistry, read_card, save_model
-    from forget.models.registry import new_card
+def unlearn_begin(ctx: Context, attempt: Attempt) -> bool:
+    """Open an unlearning attempt in the ledger; True when a finished one is already on disk.
 
-    key = f"unlearn-{attempt.n}"
+    Shared by every kind of request (text, concept): the ledger moves to ``unlearning`` once,
+    the step is recorded as started, and a resumed run finds the model a killed run saved.
+    """
+    from forget.ledger import State
+    from forget.models import read_card
+
     card_file = attempt.model_dir / "forget_model.json"
-    if ctx.done(key) and card_file.is_file():
+    if ctx.done(f"unlearn-{attempt.n}") and card_file.is_file():
         attempt.card = read_card(attempt.model_dir)
-        return
+        return True
     if ctx.ledger.get(ctx.request_id).state != State.UNLEARNING:
         ctx.ledger.start_unlearning(ctx.request_id, method=attempt.method,
                                     details={"attempt": attempt.n}, worker_id=ctx.worker_id)
-    ctx.record(key, "started", {"method": attempt.method})
+    ctx.record(f"unlearn-{attempt.n}", "started", {"method": attempt.method})
     fault_point("unlearn", "before")
-    if not card_file.is_file():
+    return False
+
+
+def attempt_config(impl, attempt: Attempt):
+    """The method's config for this attempt: its defaults, the attempt's overrides, and for a
+    stronger retry a larger step budget spent whole (the greedy-extraction stop criterion fired
+    too early for the audit the first time, so it is only checked at the end)."""
+    fields = {k: v for k, v in attempt.overrides.items() if not k.startswith("_")}
+    cfg = impl.config_class.from_dict(impl.config_class().to_dict() | fields)
+    scale = attempt.overrides.get("_scale_steps")
+    if scale and getattr(cfg, "max_steps", 0):
+        steps = cfg.max_steps * scale
+        stronger = {"max_steps": steps} | ({"check_every": steps}
+                                           if "check_every" in cfg.to_dict() else {})
+        cfg = impl.config_class.from_dict(cfg.to_dict() | stronger)
+    return cfg
+
+
+def unlearn_done(ctx: Context, attempt: Attempt) -> None:
+    """Record the finished attempt (model version, hashes, and any formal guarantee)."""
+    from forget.models import read_card
+
+    attempt.card = read_card(attempt.model_dir)
+    c = attempt.card
+    done = {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
+            "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
+            "wall_s": c.get("unlearn_wall_s")}
+    if c.get("formal_guarantee"):  # DP / certified methods: the theorem's numbers and its words
+        done |= {"formal_guarantee": c["formal_guarantee"], "guarantee": c["guarantee"]}
+    ctx.record(f"unlearn-{attempt.n}", "done", done)
+    fault_point("unlearn", "after")
+
+
+def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> None:
+    from forget.core import get_method
+    from forget.models import ModelRegistry, read_card, save_model
+    from forget.models.registry import new_card
+
+    if unlearn_begin(ctx, attempt):
+        return
+    if not (attempt.model_dir / "forget_model.json").is_file():
         ctx.say("unlearn", f"attempt {attempt.n}: {attempt.method}")
         impl = get_method(attempt.method)
-        fields = {k: v for k, v in attempt.overrides.items() if not k.startswith("_")}
-        cfg = impl.config_class.from_dict(impl.config_class().to_dict() | fields)
-        scale = attempt.overrides.get("_scale_steps")
-        if scale and getattr(cfg, "max_steps", 0):
-            # A stronger retry: a larger step budget, spent whole (the greedy-extraction stop
-            # criterion fired too early for the audit the first time, so it is only checked at
-            # the end).
-            steps = cfg.max_steps * scale
-            stronger = {"max_steps": steps} | ({"check_every": steps}
-                                               if "check_every" in cfg.to_dict() else {})
-            cfg = impl.config_class.from_dict(cfg.to_dict() | stronger)
+        cfg = attempt_config(impl, attempt)
         net, tok = original
         result = impl.run(model=copy.deepcopy(net), tokenizer=tok, forget=forget, retain=retain,
                           config=cfg)
@@ -201,15 +233,7 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
         save_model(result.model, tok, attempt.model_dir, card=card, overwrite=True,
                    extra=result.save_extra)
         ModelRegistry(ctx.registry).register(attempt.model_dir)
-    attempt.card = read_card(attempt.model_dir)
-    c = attempt.card
-    done = {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
-            "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
-            "wall_s": c.get("unlearn_wall_s")}
-    if c.get("formal_guarantee"):  # DP / certified methods: the theorem's numbers and its words
-        done |= {"formal_guarantee": c["formal_guarantee"], "guarantee": c["guarantee"]}
-    ctx.record(key, "done", done)
-    fault_point("unlearn", "after")
+    unlearn_done(ctx, attempt)
 
 
 # -- audit -----------------------------------------------------------------------------------

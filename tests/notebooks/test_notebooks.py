@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -14,36 +13,26 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def test_walkthrough_notebook_runs_and_shows_no_identifier(corpus_dir, tiny_model_dir, corpus,
-                                                           tmp_path):
-    nb = nbformat.read(NOTEBOOKS / "01_deletion_request_walkthrough.ipynb", as_version=4)
-    os.environ.update(KERNEL_ENV, FORGET_NB_DATA=str(corpus_dir),
-                      FORGET_NB_MODEL=str(tiny_model_dir))
-    try:
-        NotebookClient(nb, timeout=900, startup_timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        for k in (*KERNEL_ENV, "FORGET_NB_DATA", "FORGET_NB_MODEL"):
-            os.environ.pop(k, None)
-    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+def _run(name: str, env: dict[str, str], tmp_path: Path, monkeypatch) -> str:
+    """Execute a notebook with ``env`` (and one kernel thread); the text of its outputs."""
+    for k, v in (KERNEL_ENV | env).items():
+        monkeypatch.setenv(k, v)  # the kernel inherits them; restored after the test
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(nb, timeout=900, startup_timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_walkthrough_notebook_runs_and_shows_no_identifier(corpus_dir, tiny_model_dir, corpus,
+                                                           tmp_path, monkeypatch):
+    text = _run("01_deletion_request_walkthrough.ipynb", {
+        "FORGET_NB_DATA": str(corpus_dir), "FORGET_NB_MODEL": str(tiny_model_dir)},
+        tmp_path, monkeypatch)
     assert "result: completed" in text and "certificate verifies" in text
     assert "identifiers unreadable" in text
     ident = corpus.subject(corpus.subject_ids("train")[0])["identifiers"]
     assert not [k for k in ("name", "email", "phone") if ident[k] in text]
-
-
-def _run(name: str, env: dict[str, str], tmp_path: Path) -> str:
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    os.environ.update(KERNEL_ENV, **env)
-    try:
-        NotebookClient(nb, timeout=900, startup_timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        for k in (*KERNEL_ENV, *env):
-            os.environ.pop(k, None)
-    return "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
 def _identifiers(corpus) -> list[str]:
@@ -52,18 +41,21 @@ def _identifiers(corpus) -> list[str]:
 
 
 def test_audit_report_notebook_shows_fail_pass_and_inconclusive(
-        corpus_dir, tiny_model_dir, retrained_model_dir, trained_subject, corpus, tmp_path):
+        corpus_dir, tiny_model_dir, retrained_model_dir, trained_subject, corpus, tmp_path,
+        monkeypatch):
     text = _run("02_reading_an_audit_report.ipynb", {
         "FORGET_NB_DATA": str(corpus_dir), "FORGET_NB_MODEL": str(tiny_model_dir),
         "FORGET_NB_RETRAINED": str(retrained_model_dir), "FORGET_NB_SUBJECT": trained_subject,
-    }, tmp_path)
+    }, tmp_path, monkeypatch)
     assert "verdicts: fail / pass / inconclusive" in text
     assert not [v for v in _identifiers(corpus) if v in text]
 
 
-def test_choosing_a_method_notebook_reads_the_comparison(comparison_json, corpus, tmp_path):
+def test_choosing_a_method_notebook_reads_the_comparison(comparison_json, corpus, tmp_path,
+                                                        monkeypatch):
     text = _run("03_choosing_a_method.ipynb", {"FORGET_NB_COMPARE": str(comparison_json),
-                                               "FORGET_NB_FIGURES": str(tmp_path)}, tmp_path)
+                                               "FORGET_NB_FIGURES": str(tmp_path)}, tmp_path,
+                monkeypatch)
     assert "figure saved" in text and (tmp_path / "method_comparison.png").is_file()
     for method in ("retrain", "gradient_ascent", "npo"):
         assert method in text
