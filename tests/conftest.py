@@ -18,8 +18,55 @@ for _k, _v in {
     "FORGET_REGISTRY": str(_CACHE / "registry"), "WANDB_DISABLED": "true",
 }.items():
     os.environ[_k] = _v
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
+
+# Under pytest-xdist (`make test` runs `-n 2`), tests are handed out in units, one unit to one
+# worker. A unit is a test module, except where modules share an expensive session fixture:
+# those modules travel together so the fixture is built once. The units that take longest go
+# first, so that neither worker is left with a long unit at the end.
+SHARED_UNITS = {
+    "tests/diffusion/": "diffusion world",           # tiny_world, red_erasure
+    "tests/evaluation/test_compare.py": "comparison",  # comparison_json
+    "tests/notebooks/": "comparison",
+    "tests/audits/test_verdict.py": "audit reports",  # fail_report, pass_report
+    "tests/audits/test_report.py": "audit reports",
+}
+LONG_UNITS_FIRST = ("diffusion world", "tests/workflow/test_resume.py", "comparison",
+                    "tests/workflow/test_workflow.py", "tests/workflow/test_certified_workflow.py",
+                    "audit reports")
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to (see SHARED_UNITS)."""
+    for prefix, unit in SHARED_UNITS.items():
+        if nodeid.startswith(prefix):
+            return unit
+    return nodeid.split("::", 1)[0]
+
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`-n N` (xdist's default ``--dist load``) schedules by work_unit; other modes as asked."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            for unit in LONG_UNITS_FIRST:
+                if unit in self.workqueue:
+                    self.workqueue.move_to_end(unit, last=False)
+                    break
+            super()._assign_work_unit(node)
+
+    return SharedFixtureScheduling(config, log)
 
 # The test corpus: small enough that the tiny model trains in seconds, large enough that held-out
 # subjects give a non-member population.

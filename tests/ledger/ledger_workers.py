@@ -7,8 +7,14 @@ from typing import Any
 
 
 def drain(url: str, key_dir: str, worker_id: str, lease: float, out: Any,
-          start: Any = None) -> None:
+          start: Any = None, work_s: float = 0.01) -> None:
     """Claim until nothing is left, recording a step on each; report what was claimed.
+
+    ``work_s`` stands for the work a real worker does between claims (minutes of unlearning).
+    Without it, one SQLite writer can take every claim in a row: SQLite's busy handler lets
+    waiting writers sleep while the writer that just committed starts its next transaction,
+    which is fair to no one but correct, and the test could not tell exactly-once from
+    one-worker-did-everything.
 
     Leases are long and never released, so a request claimed twice can only come from a
     race in ``claim`` itself. (Finishing requests is covered by the crash test; doing it
@@ -27,6 +33,7 @@ def drain(url: str, key_dir: str, worker_id: str, lease: float, out: Any,
             rid = rec.request_id
             claimed.append(rid)
             led.record_step(rid, "noop", "done", worker_id=worker_id)
+            time.sleep(work_s)
     out.put((worker_id, claimed))
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
+from forked_cli import run_forget
 from forget.models import ModelRegistry, read_card, weights_sha256
 
 
 def forget(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "forget", *args], capture_output=True,
-                          text=True, env=os.environ | {"COLUMNS": "200"}, timeout=600)
+    return run_forget(*args, timeout=600)
 
 
 def test_unlearn_saves_a_child_version(tiny_model_dir, corpus_dir, trained_subject, tmp_path):
