@@ -6,6 +6,7 @@ import json
 import subprocess
 
 from forked_cli import run_forget
+
 from forget.models import ModelRegistry, read_card, weights_sha256
 
 
