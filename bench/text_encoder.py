@@ -7,7 +7,8 @@ cross-attention and all other UNet weights trained) on the same images until the
 reaches the level the text encoder reached (checked every ``--check-every`` steps by generating;
 the checks are not counted in the UNet's time, which favours the baseline). Reports wall time
 (target: text encoder >= 10x faster), steps, concept scores and retain damage for both, and
-the textual-inversion circumvention figure. Writes ``bench/results/text_encoder.json``.
+the textual-inversion circumvention figure, and the same erasure zero-shot (random latents
+in place of the 8 images). Writes ``bench/results/text_encoder.json``.
 
     python bench/text_encoder.py [--root DIR] [--out bench/results/text_encoder.json]
 """
@@ -125,6 +126,17 @@ def main() -> None:
                       "verdict": rep["verdict"], "circumvention": rep["circumvention"],
                       "config_hash": res.config_hash}
         print(f"[bench] {name}: {rows[name]}", flush=True)
+    # zero-shot: no image of the concept, random latents stand in (the same audit, no TI probe)
+    zset, _ = concept_sets(spec, CONCEPT, shots=0)
+    res = get_method("text_encoder").run(model=pipe, tokenizer=None, forget=zset, retain=rset,
+                                         config=TextEncoderConfig())
+    rep = audit(res.model, ti=False)
+    rows["text_encoder_zero_shot"] = {
+        "wall_time_s": round(res.wall_time_s, 2), "steps": res.steps,
+        "stopped_by": res.stopped_by, "scores": rep["scores"], "retain": rep["retain"],
+        "similarity": rep["similarity"], "verdict": rep["verdict"],
+        "config_hash": res.config_hash}
+    print(f"[bench] text_encoder_zero_shot: {rows['text_encoder_zero_shot']}", flush=True)
     te = rows["text_encoder"]
     target = te["scores"]["unrelated_after"] + ConceptAuditConfig().erase_margin
     erased, info = esd_unet(pipe, fset, clf.scorer(CONCEPT), target,
