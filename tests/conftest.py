@@ -47,7 +47,6 @@ def work_unit(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """`-n N` (xdist's default ``--dist load``) schedules by work_unit; other modes as asked."""

@@ -58,5 +58,5 @@ def test_code_eraser_erases_secrets_and_keeps_context(code_setup):
     assert ratio < CONTEXT_BOUND, f"context perplexity x{ratio:.2f}"
     assert result.stopped_by in ("criterion", "already")
     ma = [h for h in result.history if "ma" in h]
-    last = ma[-1] if ma else {}
-    assert ma and last["ma"] <= last["ma_threshold"] + last["ma_tolerance"]
+    assert ma
+    assert ma[-1]["ma"] <= ma[-1]["ma_threshold"] + ma[-1]["ma_tolerance"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from forked_cli import run_forget
+
 # Thresholds fixed before the run, lighter than the default only in sample counts (speed).
 FAST_AUDIT = {"bootstrap": 300, "samples": 4, "relearn_steps": 5}
 
@@ -37,6 +39,4 @@ def leaks(root: Path, values: dict[str, str]) -> list[str]:
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``forget *args`` in a new process (forked from a preloaded one: see forked_cli)."""
-    from forked_cli import run_forget
-
     return run_forget(*args, env=env, timeout=900)
