@@ -176,7 +176,9 @@ def unlearn_begin(ctx: Context, attempt: Attempt) -> bool:
         return True
     if ctx.ledger.get(ctx.request_id).state != State.UNLEARNING:
         ctx.ledger.start_unlearning(ctx.request_id, method=attempt.method,
-                                    details={"attempt": attempt.n}, worker_id=ctx.worker_id)
+                                    details={"attempt": attempt.n,
+                                             "model_before": _base_version(ctx)},
+                                    worker_id=ctx.worker_id)
     ctx.record(f"unlearn-{attempt.n}", "started", {"method": attempt.method,
                                                     "base": _base_version(ctx)})
     fault_point("unlearn", "before")

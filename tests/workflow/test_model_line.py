@@ -113,9 +113,12 @@ def test_each_version_is_built_on_the_previous_one(chain, tiny_model_dir):
     assert lineage[2].parent == original["version"]
     head = read_card(lineage[0].path)
     assert [e["request_id"] for e in head["erasures"]] == ["p-1", "s-1", "p-2"]
-    for r in res:  # the certificates name the version each request started from
+    led = chain["ledger"]
+    for r in res:  # the certificates and the ledger name the version each request started from
         cert = json.loads(open(r.certificate).read())
         assert cert["model_before"]["version"] == r.model_before["version"]
+        started = [e for e in led.events(r.request_id) if e.kind == "unlearning_started"]
+        assert started[-1].data["details"]["model_before"] == r.model_before["version"]
 
 
 def test_a_retrain_after_two_erasures_excludes_all_of_them(chain):
@@ -222,3 +225,15 @@ def test_relapse_check_finds_an_erased_subject_in_a_model_that_holds_them(
         assert check.passed is (not relapsed)
         assert (r.relapsed == ["req-earlier"]) is relapsed
         assert r.erasures["req-earlier"]["probes"] > 0
+
+
+def test_model_head_cli_shows_the_serving_version_and_its_erasures(chain, tiny_model_dir):
+    from wf_helpers import run_cli
+
+    root = chain["root"]
+    got = run_cli("model", "head", "--ledger", str(root / "ledger.db"), "--model",
+                  str(tiny_model_dir), "--json")
+    assert got.returncode == 0, got.stderr
+    info = json.loads(got.stdout)
+    assert info["head"]["version"] == chain["results"][-1].model_after["version"]
+    assert info["erasures"] == ["p-1", "s-1", "p-2"] and info["head"]["generation"] == 3
