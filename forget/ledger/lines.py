@@ -18,6 +18,7 @@ against the chain like the request table.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,11 +108,17 @@ class LinesMixin:
 
     def line_erasures(self, line: str) -> list[str]:
         """Ids of the requests whose completion moved this line's head, oldest first."""
+        stmt = (select(m.events.c.request_id, m.events.c.body)
+                .where(m.events.c.kind == "completed").order_by(m.events.c.seq))
         out = []
-        for e in self.events():  # type: ignore[attr-defined]
-            head = e.data.get("head") if e.kind == "completed" else None
-            if isinstance(head, dict) and head.get("line") == line:
-                out.append(e.request_id)
+        with self._read() as conn:  # type: ignore[attr-defined]
+            for rid, body in conn.execute(stmt):
+                try:
+                    head = json.loads(body)["data"].get("head")
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue  # an unreadable event: `verify` reports it
+                if isinstance(head, dict) and head.get("line") == line:
+                    out.append(rid)
         return out
 
     @staticmethod
