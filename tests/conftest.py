@@ -16,6 +16,7 @@ for _k, _v in {
     "HF_HOME": str(_CACHE / "hf"), "MPLCONFIGDIR": str(_CACHE / "mpl"),
     "XDG_CACHE_HOME": str(_CACHE / "xdg"), "TOKENIZERS_PARALLELISM": "false",
     "FORGET_REGISTRY": str(_CACHE / "registry"), "WANDB_DISABLED": "true",
+    "FORGET_KEY_HOME": str(_CACHE / "keys"),  # default key directories, never the user's
 }.items():
     os.environ[_k] = _v
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores

@@ -51,8 +51,9 @@ class Ledger(TransitionsMixin, WorkersMixin):
 
     Args:
         url_or_path: a file path, ``sqlite:///FILE`` or a PostgreSQL URL.
-        key_dir: directory of the ledger secret and signing key (default: ``FILE.keys/``
-            beside a SQLite file; PostgreSQL needs this or the environment variables).
+        key_dir: directory of the ledger secret and signing key (default: the environment
+            variables, else a directory under the key home for a SQLite file, never beside
+            it: see :meth:`default_key_dir`; PostgreSQL needs this or the variables).
         create: create the database (and keys) when missing; False raises instead.
     """
 
@@ -118,12 +119,31 @@ class Ledger(TransitionsMixin, WorkersMixin):
         if env is not None:
             return env
         if self.path is not None:
-            return crypto.from_dir(Path(f"{self.path}.keys"), create=create)
+            return crypto.from_dir(self.default_key_dir(), create=create)
         if not self.is_postgres and create:
             return crypto.KeyMaterial.generate()  # in-memory SQLite: keys live as long as it
         raise KeyMaterialError(
             f"this ledger needs its key material: pass key_dir (--key-dir DIR) or set "
             f"{crypto.ENV_SECRET} and {crypto.ENV_SIGNING}; see forget/ledger/README.md")
+
+    def default_key_dir(self) -> Path:
+        """Where a SQLite ledger keeps its keys without ``key_dir`` or the environment.
+
+        A directory under the key home (:func:`forget.keys.default_ledger_key_dir`), never
+        beside the database: whoever copies the database folder must not get the secret with
+        it. A ledger made by an older version, whose ``FILE.keys/`` sits beside it, keeps
+        using that directory (with a warning saying to move it and pass ``--key-dir``).
+        """
+        from forget.keys import default_ledger_key_dir
+
+        if self.path is None:
+            raise KeyMaterialError("an in-memory or PostgreSQL ledger has no default key directory")
+        legacy = Path(f"{self.path}.keys")
+        if legacy.is_dir():
+            log.warning("the ledger's keys sit beside its database; move them elsewhere and "
+                        "pass --key-dir (see forget/ledger/README.md)")
+            return legacy
+        return default_ledger_key_dir(self.path)
 
     def _check_keys(self, keys: crypto.KeyMaterial, meta: Mapping[str, str]) -> None:
         if keys.fingerprint() != meta.get("key_check"):
