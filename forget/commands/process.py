@@ -81,15 +81,31 @@ def worker_cmd(
     method: str = typer.Option("auto", "--method"),
     key_dir: Path | None = typer.Option(None, "--key-dir", help=KEY_HELP),
     registry: Path | None = typer.Option(None, "--registry", help="Model registry directory."),
+    audit_config: Path | None = typer.Option(
+        None, "--audit-config", help="AuditConfig JSON: thresholds fixed before the run."),
+    retries: int = typer.Option(3, "--retries", min=1,
+                                help="Runs of a request that keeps failing unexpectedly."),
+    backoff: float = typer.Option(30.0, "--backoff", min=0.0,
+                                  help="Seconds before the first retry; doubled each time."),
 ) -> None:
-    """Claim requests from the ledger and process them (many workers may run at once)."""
-    from forget.ledger import Ledger
-    from forget.worker import run_worker
+    """Claim requests from the ledger and process them (many workers may run at once).
 
+    The configuration is checked before anything is claimed (exit 2 on a bad one). A request
+    that fails on bad input fails once, for good, with the reason; one that fails otherwise
+    is retried after a backoff (recorded in the ledger) until --retries runs are spent.
+    """
+    from forget.ledger import Ledger
+    from forget.worker import RetryPolicy, run_worker
+
+    cfg = None
+    if audit_config is not None:
+        from audits import AuditConfig
+
+        cfg = AuditConfig.from_file(audit_config)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     stats = run_worker(led, model=model, data=data, out=out, worker_id=worker_id,
                        lease_seconds=lease, once=once, method=method, registry=registry,
-                       say=_say)
+                       audit_config=cfg, retry=RetryPolicy(retries, backoff), say=_say)
     t = Table(title=f"worker {stats.worker_id}")
     t.add_column("request")
     t.add_column("status")
