@@ -158,3 +158,34 @@ def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_sub
     path = work / "compare.json"
     path.write_text(json.dumps(out, default=str))
     return path
+
+
+PG_ENV = "FORGET_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards.
+
+    Skips when ``FORGET_TEST_POSTGRES_URL`` is unset; when it is set and the server does not
+    answer, the test errors (``.ci/run`` always sets it: PostgreSQL coverage is not optional).
+    """
+    import uuid
+
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server to test against "
+                    "(CI's .ci/run sets it to the local server on 127.0.0.1:5432)")
+    from sqlalchemy import create_engine
+
+    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()

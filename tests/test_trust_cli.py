@@ -193,3 +193,14 @@ def test_new_guard_key_is_created_0600(forget, tmp_path):
     code, _, err = forget("guard", "new-key", "--out", tmp_path / "k" / "g.key")
     assert code == 2
 
+
+
+def test_a_read_only_ledger_refuses_writes_on_postgres(pg_url, tmp_path):
+    from sqlalchemy import exc
+
+    with Ledger(pg_url, key_dir=tmp_path / "keys") as led:
+        led.submit(DeletionRequest(request_id="r-1", emails=("a@example.org",), ground="a"))
+    with Ledger(pg_url, key_dir=tmp_path / "keys", read_only=True) as led:
+        assert led.verify().ok and led.get("r-1").state.value == "received"
+        with pytest.raises(exc.DBAPIError):
+            led.verify_identity("r-1")

@@ -74,9 +74,11 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
-        if read_only:
-            return create_engine(url, pool_pre_ping=True, connect_args={
-                "options": "-c default_transaction_read_only=on"})
+        if read_only:  # keep any options the URL carries (e.g. a search_path)
+            opts = u.query.get("options", "")
+            opts = " ".join([*([opts] if isinstance(opts, str) else opts),
+                             "-c default_transaction_read_only=on"]).strip()
+            return create_engine(u.update_query_dict({"options": opts}), pool_pre_ping=True)
         return create_engine(url, pool_pre_ping=True)
     memory = not u.database or u.database == ":memory:"
     kw = {"poolclass": StaticPool} if memory else {}
