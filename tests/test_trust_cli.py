@@ -204,3 +204,26 @@ def test_a_read_only_ledger_refuses_writes_on_postgres(pg_url, tmp_path):
         assert led.verify().ok and led.get("r-1").state.value == "received"
         with pytest.raises(exc.DBAPIError):
             led.verify_identity("r-1")
+
+
+def test_process_with_a_missing_model_folder_names_it_and_writes_nothing(forget, issued,
+                                                                          tmp_path):
+    db, _ = issued
+    events = len(Ledger(db, create=False).events())
+    code, _, err = forget("process", "r-1", "--ledger", db, "--model", tmp_path / "nonexistent",
+                          "--data", tmp_path, "--out", tmp_path / "o")
+    line = _one_error_line(err)
+    assert code == 2 and "does not exist" in line and "nonexistent" in line
+    assert "register_external" not in line
+    assert len(Ledger(db, create=False).events()) == events and not (tmp_path / "o").exists()
+
+
+def test_a_worker_with_a_typo_in_its_method_exits_2_before_claiming(forget, issued, tmp_path):
+    db, _ = issued
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "forget_model.json").write_text('{"version": "mv-x"}')
+    events = len(Ledger(db, create=False).events())
+    code, _, err = forget("worker", "--ledger", db, "--model", tmp_path / "m", "--data", tmp_path,
+                          "--out", tmp_path / "o", "--method", "npoo", "--once")
+    assert code == 2 and "npo" in _one_error_line(err)
+    assert len(Ledger(db, create=False).events()) == events and not (tmp_path / "o").exists()
