@@ -65,7 +65,8 @@ def guard_cmd(
     report: Path | None = typer.Option(None, "--report",
                                        help="Write the findings (no text) as JSON here."),
 ) -> None:
-    """Filter stdin to stdout (streaming); see the subcommands for managing an index."""
+    """Filter stdin to stdout (streaming), one output line per input line; see the
+    subcommands for managing an index."""
     if ctx.invoked_subcommand is not None:
         return
     if index is None:

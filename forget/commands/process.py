@@ -10,7 +10,20 @@ from rich.table import Table
 from forget.commands._common import console, write_json
 
 LEDGER_HELP = "Ledger URL (sqlite:///ledger.db, postgresql+psycopg://...) or a path."
-KEY_HELP = "The ledger's key directory (default: beside a SQLite file; see forget/ledger/README.md)."
+KEY_HELP = ("The ledger's key directory (default: under the key home, never beside the database; "
+            "see README, Keys).")
+GUARD_KEY_HELP = ("The guard index key file (created 0600 if missing; default: under the key home, "
+                  "never inside --out; or $FORGET_GUARD_KEY_FILE).")
+
+
+def _use_guard_key(path: Path | None) -> None:
+    """Point the workflow at ``path`` for the guard index key (forget.keys.guard_key_path)."""
+    if path is not None:
+        import os
+
+        from forget.keys import GUARD_KEY_FILE_ENV
+
+        os.environ[GUARD_KEY_FILE_ENV] = str(path.expanduser().resolve())
 
 
 def _say(step: str, msg: str) -> None:
@@ -51,10 +64,16 @@ def process_cmd(
     registry: Path | None = typer.Option(None, "--registry", help="Model registry directory."),
     audit_config: Path | None = typer.Option(
         None, "--audit-config", help="AuditConfig JSON: thresholds fixed before the run."),
+    guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
 ) -> None:
-    """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity."""
+    """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity.
+
+    Bad input (method, configs, folders) exits 2 before anything is written.
+    """
     from forget.ledger import Ledger
     from forget.workflow import process_request
+
+    _use_guard_key(guard_key)
 
     cfg = None
     if audit_config is not None:
@@ -87,6 +106,7 @@ def worker_cmd(
                                 help="Runs of a request that keeps failing unexpectedly."),
     backoff: float = typer.Option(30.0, "--backoff", min=0.0,
                                   help="Seconds before the first retry; doubled each time."),
+    guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
 ) -> None:
     """Claim requests from the ledger and process them (many workers may run at once).
 
@@ -97,6 +117,7 @@ def worker_cmd(
     from forget.ledger import Ledger
     from forget.worker import RetryPolicy, run_worker
 
+    _use_guard_key(guard_key)
     cfg = None
     if audit_config is not None:
         from audits import AuditConfig

@@ -15,8 +15,9 @@ app = typer.Typer(help="Erasure requests: submit, list, show, verify identity, e
 
 LEDGER = typer.Option(..., "--ledger", help="Ledger: a SQLite path or a SQLAlchemy URL.")
 KEY_DIR = typer.Option(None, "--key-dir",
-                       help="Directory of the ledger secret and signing key (default: beside a "
-                            "SQLite file; or FORGET_LEDGER_SECRET / FORGET_SIGNING_KEY).")
+                       help="Directory of the ledger secret and signing key (default: "
+                            "FORGET_LEDGER_SECRET / FORGET_SIGNING_KEY, else under the key home "
+                            "~/.config/forget/keys, never beside the database).")
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a summary.")
 
 
