@@ -17,7 +17,8 @@ from forget import certificate as C
 from forget.ledger import Ledger
 
 N_REQUESTS = 24
-LEASE = 8.0  # renewed on every progress message; a dead worker's request waits this long
+LEASE = 15.0  # renewed on every progress message; a dead worker's request waits this long
+# (long enough that no step of a live worker outlasts it on a loaded 2-core machine)
 
 
 def _seed(led: Ledger, corpus) -> list[str]:
