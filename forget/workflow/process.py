@@ -175,6 +175,14 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, corpus, scope: dict, *, met
     from forget.workflow.sets import sets_for_records
 
     base = ctx.base
+    earlier = [e["request_id"] for e in base.erasures
+               if set(e.get("record_ids", ())) & set(scope["record_ids"])]
+    if set(scope["record_ids"]) <= base.erased_record_ids:
+        reason = (f"every record found for this request was already erased from this model line "
+                  f"by {', '.join(earlier)}: nothing is left to unlearn (see that certificate)")
+        ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
+        res.status, res.reason, res.state = "failed", reason, "failed"
+        return None
     forget, retain = sets_for_records(corpus, scope["record_ids"], scope.get("subject_id"),
                                       already_erased=base.erased_record_ids)
     original = load_model(ctx.model_dir)  # the head: it still holds this subject

@@ -1,7 +1,10 @@
 """Many workers, one ledger, the whole workflow: 4 worker processes on 24 requests (tiny model,
 gradient ascent, a light audit), one killed with SIGKILL in the middle of a request. Every
 request ends exactly once, the killed worker's request is reclaimed after its lease and
-finished by another worker, and the ledger verifies. On PostgreSQL and on SQLite."""
+finished by another worker, and the ledger verifies. All requests are on one model line: each
+completion moves its head once, every request starts from the head (a worker whose head moved
+meanwhile redoes its request), and a subject's second request finds them already erased. On
+PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 
@@ -21,15 +24,21 @@ LEASE = 15.0  # renewed on every progress message; a dead worker's request waits
 # (long enough that no step of a live worker outlasts it on a loaded 2-core machine)
 
 
-def _seed(led: Ledger, corpus) -> list[str]:
+def _seed(led: Ledger, corpus) -> tuple[list[str], list[list[str]], int]:
+    """24 requests, each subject twice; held-out subjects have no records. Returns the ids,
+    the pairs of requests naming one subject, and how many subjects were trained on."""
     subjects = corpus.subject_ids("train") + corpus.subject_ids("holdout")
-    ids = []
-    for i in range(N_REQUESTS):  # each subject twice; held-out subjects have no records
-        rid = f"many-{i:02d}"
-        led.submit(person_request(rid, identifiers_of(corpus, subjects[i % len(subjects)])))
+    ids: list[str] = []
+    pairs: dict[str, list[str]] = {}
+    for i in range(N_REQUESTS):
+        rid, sid = f"many-{i:02d}", subjects[i % len(subjects)]
+        led.submit(person_request(rid, identifiers_of(corpus, sid)))
         led.verify_identity(rid)
         ids.append(rid)
-    return ids
+        pairs.setdefault(sid, []).append(rid)
+    trained = len({subjects[i % len(subjects)] for i in range(N_REQUESTS)}
+                  & set(corpus.subject_ids("train")))
+    return ids, list(pairs.values()), trained
 
 
 def _run(url: str, kd: Path, root: Path, model: Path, data: Path) -> int:
@@ -54,7 +63,8 @@ def _run(url: str, kd: Path, root: Path, model: Path, data: Path) -> int:
     return doomed.pid
 
 
-def _check(led: Ledger, ids: list[str], root: Path) -> None:
+def _check(led: Ledger, ids: list[str], root: Path, pairs: list[list[str]], trained: int,
+           line: str) -> None:
     report = led.verify()
     assert report.ok, report.message
     recs = {r.request_id: r for r in led.list()}
@@ -75,14 +85,30 @@ def _check(led: Ledger, ids: list[str], root: Path) -> None:
     final, claims = ends[rid]
     assert claims[-1] != "w-doomed" and final.data["worker"] == claims[-1]  # finished by another
     steps = [(e.data["step"], e.data["status"], e.data.get("worker")) for e in led.events(rid)
-             if e.kind == "step" and e.data["step"] == "unlearn-1"]
+             if e.kind == "step" and e.data["step"].startswith("unlearn-")]
     assert steps[0] == ("unlearn-1", "started", "w-doomed")  # interrupted there ...
-    assert ("unlearn-1", "done", claims[-1]) in steps  # ... and run again by the rescuer
+    # ... and unlearned again by the rescuer: as attempt 1 when the line's head had not moved
+    # meanwhile, else as a later attempt from the new head (every request starts from it)
+    assert ("unlearn-1", "done", "w-doomed") not in steps
+    if final.kind == "completed":
+        assert any(st == "done" and w == claims[-1] for _, st, w in steps)
     expiry = [e for e in led.events(rid) if e.kind == "claimed"]
     assert len({e.data["worker"] for e in expiry}) >= 2
     done = [r for r in ids if recs[r].state.value == "completed"]
-    assert len(done) >= N_REQUESTS // 2, f"only {len(done)} completed"
     assert {recs[r].state.value for r in ids} <= {"completed", "failed"}
+    # One model line: a subject's second request finds them erased by the first, so at most
+    # one of each subject's two requests completes; the other fails saying so.
+    for pair in pairs:
+        assert sum(recs[r].state.value == "completed" for r in pair) <= 1
+    # Each request unlearns from what the previous ones left: after a few fast (grad_diff)
+    # erasures the head no longer reveals some other subjects either (collateral forgetting on
+    # the memorising tiny model), and their audits are inconclusive, so far fewer complete than
+    # when every request wrongly started from the original. What is tested here is that the
+    # workers never lose, repeat or overwrite an erasure, not how many a fast method achieves.
+    assert 1 <= len(done) <= trained, f"{len(done)} of {trained} subjects completed"
+    head = led.model_head(line)  # each completion moved the line's head once, in turn
+    assert head is not None and head.generation == len(done)
+    assert sorted(led.line_erasures(line)) == sorted(done)
     for r in done[:3]:  # each completed request's certificate verifies against the ledger
         cert = C.Certificate.read(root / "out" / r / "certificate.json")
         assert C.verify(cert, ledger=led).ok
@@ -90,11 +116,13 @@ def _check(led: Ledger, ids: list[str], root: Path) -> None:
 
 def _whole(url: str, kd: Path, root: Path, corpus, corpus_dir, tiny_model_dir) -> float:
     t0 = time.monotonic()
+    from forget.models import read_card
+
     with Ledger(url, key_dir=kd) as led:
-        ids = _seed(led, corpus)
+        ids, pairs, trained = _seed(led, corpus)
     _run(url, kd, root, tiny_model_dir, corpus_dir)
     with Ledger(url, key_dir=kd, create=False) as led:
-        _check(led, ids, root)
+        _check(led, ids, root, pairs, trained, read_card(tiny_model_dir)["version"])
     return time.monotonic() - t0
 
 

@@ -63,7 +63,27 @@ def _submit(led: Ledger, req: DeletionRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, fast_audit):
+def line_audits():
+    """The light audit of the workflow tests, per kind of request (a secret's kinds for code).
+
+    The robustness probes are off: on the tiny model they have flagged an exact retrain
+    (exposure p 0.015 after paraphrasing, against 0.025), the uncalibrated-judge problem of
+    the audit-calibration issue. This module tests the model line; extraction, exposure, MIA
+    and the relapse check stay on.
+    """
+    from wf_helpers import FAST_AUDIT
+
+    from audits import AuditConfig
+    from forget.workflow.sets import CODE_KINDS
+
+    light = FAST_AUDIT | {"paraphrase": False, "quantize": False, "relearn_steps": 0}
+    return {"person": AuditConfig(**light),
+            "secret": AuditConfig(**light, extraction_kinds=CODE_KINDS + ("email",),
+                                  exposure_kinds=CODE_KINDS)}
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, line_audits):
     """A person (retrain), a leaked secret (auto: code_eraser), a second person (retrain), one
     after another on the tiny model's line."""
     from forget.workflow import process_request
@@ -72,16 +92,16 @@ def chain(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, fast_audit):
     people = _memorised_subjects(corpus, tiny_model_dir, 2)
     secret = _leaked_secrets(corpus, tiny_model_dir, 1, set(people))[0]
     led = Ledger(root / "ledger.db")
-    plan = [(person_request("p-1", identifiers_of(corpus, people[0])), "retrain"),
-            (_secret_request("s-1", secret), "auto"),
-            (person_request("p-2", identifiers_of(corpus, people[1])), "retrain")]
+    plan = [(person_request("p-1", identifiers_of(corpus, people[0])), "retrain", "person"),
+            (_secret_request("s-1", secret), "auto", "secret"),
+            (person_request("p-2", identifiers_of(corpus, people[1])), "retrain", "person")]
     results = []
-    for req, method in plan:
+    for req, method, kind in plan:
         _submit(led, req)
         results.append(process_request(
             led, req.request_id, model=tiny_model_dir, data=corpus_dir, out=root / "out",
-            registry=root / "registry", method=method, max_attempts=1, use_presidio=False,
-            audit_config=fast_audit))
+            registry=root / "registry", method=method, max_attempts=2, use_presidio=False,
+            audit_config=line_audits[kind]))
     rows = {"p-1": [r for r in corpus.records_of(people[0]) if r["split"] == "train"],
             "s-1": [secret],
             "p-2": [r for r in corpus.records_of(people[1]) if r["split"] == "train"]}
@@ -164,7 +184,7 @@ def _serving(chain) -> dict:
 
 
 def test_two_workers_racing_on_one_line_both_end_up_in_the_head(tmp_path, corpus, corpus_dir,
-                                                               tiny_model_dir, fast_audit):
+                                                               tiny_model_dir, line_audits):
     """Worker A passes its audit and stops just before completing; worker B completes a
     request meanwhile (the head moves); A's completion is refused and A redoes its request on
     B's version, so the head ends up holding neither secret."""
@@ -175,7 +195,8 @@ def test_two_workers_racing_on_one_line_both_end_up_in_the_head(tmp_path, corpus
     for rid, row in zip(("s-a", "s-b"), rows, strict=True):
         _submit(led, _secret_request(rid, row))
     kw = dict(model=tiny_model_dir, data=corpus_dir, out=tmp_path / "out",
-              registry=tmp_path / "registry", use_presidio=False, audit_config=fast_audit)
+              registry=tmp_path / "registry", use_presidio=False,
+              audit_config=line_audits["secret"])
     a_ready, b_done = threading.Event(), threading.Event()
     out: dict = {}
 
