@@ -1,12 +1,16 @@
-"""Shared pieces of the command line: consoles and JSON output."""
+"""Shared pieces of the command line: consoles, JSON output, the ``--data`` options."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from forget.corpus import Corpus
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,3 +22,53 @@ def write_json(path: Path | str, obj: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+DATA_HELP = ("Training data: a directory from `forget data generate`, a .jsonl/.json/.csv/"
+             ".parquet/.txt file, a directory of them, or a datasets save_to_disk directory.")
+
+
+def text_field_option() -> Any:
+    return typer.Option("text", "--text-field", help="Column holding each record's text.")
+
+
+def id_field_option() -> Any:
+    return typer.Option(None, "--id-field",
+                        help="Column of unique record ids (default: '<file>:<row>').")
+
+
+def group_field_option() -> Any:
+    return typer.Option(None, "--group-field",
+                        help="Optional column naming each record's owner (person, account).")
+
+
+def open_data(data: Path, *, text_field: str = "text", id_field: str | None = None,
+              group_field: str | None = None, command: str) -> Corpus:
+    """The generated corpus at ``data``; any other corpus is refused, one line, by ``command``.
+
+    For commands that still need the generator's ground truth (subjects, identifier spans).
+    The corpus is opened first, so a bad file or field is reported as such.
+    """
+    from forget.corpus import Corpus, open_corpus
+    from forget.errors import UnsupportedCorpusError
+
+    corpus = open_corpus(data, text_field=text_field, id_field=id_field,
+                         group_field=group_field)
+    if not isinstance(corpus, Corpus):
+        raise UnsupportedCorpusError(
+            f"`forget {command}` does not support a corpus of your own files yet ({data}: "
+            f"{len(corpus)} {corpus.format} records); it needs a directory from `forget data "
+            "generate` until scoping and auditing without ground truth land (issue 19)")
+    return corpus
+
+
+def check_data(data: Path, *, text_field: str = "text", id_field: str | None = None,
+               group_field: str | None = None, command: str) -> None:
+    """Like :func:`open_data`, for commands that load the data themselves later: a generated
+    directory passes without being read twice; anything else is opened and refused."""
+    from forget.corpus import is_generated
+
+    if is_generated(data) and (text_field, id_field, group_field) == ("text", None, None):
+        return
+    open_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+              command=command)

@@ -56,7 +56,8 @@ def is_generated(path: Path | str) -> bool:
 
 
 def open_corpus(path: Path | str, *, text_field: str = "text", id_field: str | None = None,
-                group_field: str | None = None) -> Corpus | TextCorpus:
+                group_field: str | None = None,
+                cache_dir: Path | str | None = None) -> Corpus | TextCorpus:
     """Open ``path`` as a corpus (see the module docstring for what it may be).
 
     Args:
@@ -64,6 +65,8 @@ def open_corpus(path: Path | str, *, text_field: str = "text", id_field: str | N
         text_field: the column holding each record's text (``.txt`` files: ``text``).
         id_field: the column of unique record ids; ``None`` derives ``<file>:<row>`` ids.
         group_field: an optional owner column (the person or account a record belongs to).
+        cache_dir: where ``datasets`` keeps the Arrow copies of files (default: its cache,
+            ``HF_DATASETS_CACHE``); a second open of unchanged files reuses them.
 
     Returns:
         The generated ``Corpus`` for the generator's layout, else a ``TextCorpus``.
@@ -81,7 +84,8 @@ def open_corpus(path: Path | str, *, text_field: str = "text", id_field: str | N
         if path.is_dir() and _is_saved_dataset(path):
             ds, segments, files, fmt = _load_saved(path)
         else:
-            ds, segments, files, fmt = _load_files(path, text_field, id_field, group_field)
+            ds, segments, files, fmt = _load_files(path, text_field, id_field, group_field,
+                                                   cache_dir)
     _check_fields(ds, path, text_field, id_field, group_field)
     return TextCorpus(path, ds, text_field=text_field, id_field=id_field,
                       group_field=group_field, segments=segments, files=files, format=fmt)
@@ -113,7 +117,7 @@ def _data_files(path: Path) -> list[Path]:
 
 
 def _load_files(path: Path, text_field: str, id_field: str | None, group_field: str | None,
-                ) -> tuple[datasets.Dataset, tuple[Segment, ...], tuple[tuple[str, Path], ...],
+                cache_dir: Path | str | None) -> tuple[datasets.Dataset, tuple[Segment, ...], tuple[tuple[str, Path], ...],
                            str]:
     import datasets
 
@@ -123,7 +127,7 @@ def _load_files(path: Path, text_field: str, id_field: str | None, group_field: 
     start = 0
     for f in files:
         label = f.name if path.is_file() else f.relative_to(path).as_posix()
-        ds = _load_one(f, builder)
+        ds = _load_one(f, builder, cache_dir)
         _check_fields(ds, f, text_field, id_field, group_field)
         parts.append(ds)
         segments.append(Segment(label, start, ds.num_rows))
@@ -140,7 +144,7 @@ def _load_files(path: Path, text_field: str, id_field: str | None, group_field: 
     return ds, tuple(segments), tuple(labelled), builder
 
 
-def _load_one(f: Path, builder: str) -> datasets.Dataset:
+def _load_one(f: Path, builder: str, cache_dir: Path | str | None) -> datasets.Dataset:
     import datasets
 
     if f.stat().st_size == 0:
@@ -148,7 +152,8 @@ def _load_one(f: Path, builder: str) -> datasets.Dataset:
     if builder in TEXT_BUILDERS:
         _check_utf8(f)
     try:
-        ds = datasets.load_dataset(builder, data_files=str(f), split="train")
+        ds = datasets.load_dataset(builder, data_files=str(f), split="train",
+                                  cache_dir=str(cache_dir) if cache_dir else None)
     except Exception as e:  # datasets wraps the reader's error; its text may quote a record
         raise _load_error(f, builder, e) from None
     if not isinstance(ds, datasets.Dataset) or ds.num_rows == 0:
