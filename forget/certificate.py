@@ -13,13 +13,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forget.errors import DataNotFoundError, ForgetError, InvalidInputError, MalformedDataError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from forget.ledger import Ledger
 
 FORMAT = "forget-suite.deletion-certificate"
 VERSION = 1
@@ -76,14 +81,14 @@ class Certificate:
             raise MalformedDataError(f"{path} is not a valid certificate ({type(e).__name__})") from None
 
 
-def sign(cert: Certificate, signing_key) -> Certificate:
+def sign(cert: Certificate, signing_key: Ed25519PrivateKey) -> Certificate:
     """Fill ``public_key`` and ``signature`` using an Ed25519 private key."""
     cert.public_key = signing_key.public_key().public_bytes_raw().hex()
     cert.signature = signing_key.sign(cert.signed_bytes()).hex()
     return cert
 
 
-def issue(ledger, request_id: str, *, event_seq: int, model_before: dict, model_after: dict,
+def issue(ledger: Ledger, request_id: str, *, event_seq: int, model_before: dict, model_after: dict,
           method: str, method_config_hash: str, guarantee: str, audit: dict,
           formal_guarantee: dict | None = None, issued_at: str) -> Certificate:
     """Checkpoint the ledger (covering ``event_seq``) and sign a certificate for the request."""
@@ -109,7 +114,7 @@ class CertificateCheck:
     message: str
 
 
-def verify(cert: Certificate, *, ledger=None, public_key: str | None = None) -> CertificateCheck:
+def verify(cert: Certificate, *, ledger: Ledger | None = None, public_key: str | None = None) -> CertificateCheck:
     """Check the signature (against ``public_key`` when given, else the embedded key) and,
     with ``ledger``, that the event and checkpoint are in that ledger's verified chain."""
     checks: dict[str, bool] = {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -89,7 +89,7 @@ class TextCorpus:
         """The records in corpus order, ``batch_size`` at a time (one Arrow read each)."""
         return self._read(self.dataset, self._derived_ids, batch_size)
 
-    def _read(self, dataset: datasets.Dataset, derive: Any,
+    def _read(self, dataset: datasets.Dataset, derive: Callable[[int, int], list[str]],
               batch_size: int) -> Iterator[list[TextRecord]]:
         cols = [c for c in (self.text_field, self.id_field, self.group_field) if c]
         view = dataset.select_columns(list(dict.fromkeys(cols)))
