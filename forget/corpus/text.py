@@ -125,6 +125,18 @@ class TextCorpus:
             k += 1
         return out
 
+    def as_dataset(self, *, num_proc: int | None = None) -> datasets.Dataset:
+        """The corpus as a ``datasets.Dataset`` of exactly ``record_id``, ``text`` and
+        ``group`` (strings; ``group`` ``None`` without a group field), for ``Dataset.map``
+        pipelines (``num_proc`` workers) such as building an index over every record. Written
+        once by ``datasets.map`` into its cache (memory-mapped), reused while the files stay."""
+        cols = list(dict.fromkeys(c for c in (self.text_field, self.id_field, self.group_field)
+                                  if c))
+        view = self.dataset.select_columns(cols)
+        fn = _Normalise(self.text_field, self.id_field, self.group_field, self.segments)
+        return view.map(fn, batched=True, with_indices=True, remove_columns=cols,
+                        num_proc=num_proc, desc="record ids")
+
     # -- selection -------------------------------------------------------------------------
     def indices(self, record_ids: Iterable[str]) -> list[int]:
         """Row numbers of ``record_ids`` in corpus order; ``UnknownRecordError`` for any absent."""
@@ -208,3 +220,27 @@ class TextCorpus:
         return {"path": str(self.root), "format": self.format, "rows": len(self),
                 "text_field": self.text_field, "id_field": self.id_field,
                 "group_field": self.group_field, "files": [label for label, _ in self.files]}
+
+
+@dataclass(frozen=True)
+class _Normalise:
+    """``Dataset.map`` function: one batch of the source columns -> record_id, text, group.
+    A plain picklable object (not a closure) so ``num_proc`` workers can run it."""
+
+    text_field: str
+    id_field: str | None
+    group_field: str | None
+    segments: tuple[Segment, ...]
+
+    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        if self.id_field:
+            ids = [str(v) for v in batch[self.id_field]]
+        else:
+            starts = [s.start for s in self.segments]
+            ids = []
+            for i in indices:
+                seg = self.segments[bisect.bisect_right(starts, i) - 1]
+                ids.append(f"{seg.label}:{i - seg.start}")
+        groups = ([None if v is None else str(v) for v in batch[self.group_field]]
+                  if self.group_field else [None] * len(ids))
+        return {"record_id": ids, "text": batch[self.text_field], "group": groups}

@@ -183,3 +183,23 @@ def test_derived_ids_any_batching_and_round_trip(lengths, batch_size, data):
     assert [expected[i] for i in rows] == sorted(picked, key=expected.index)
     assert [r.record_id for r in c.select(picked)] == [expected[i] for i in rows]
     assert [r.text for r in c.select(picked)] == [f"r{i}" for i in rows]
+
+
+@pytest.mark.parametrize("fields", [{"text_field": "body"},
+                                    {"text_field": "body", "id_field": "n",
+                                     "group_field": "owner"}])
+def test_as_dataset_has_the_normalised_columns(fields, tmp_path):
+    c = open_corpus(write("parquet", tmp_path / "t.parquet"), **fields)
+    ds = c.as_dataset()
+    assert ds.column_names == ["record_id", "text", "group"] and ds.cache_files
+    assert [TextRecord(r["record_id"], r["text"], r["group"]) for r in ds] == list(c)
+
+
+def test_as_dataset_map_with_workers_keeps_derived_ids(tmp_path):
+    d = tmp_path / "two"
+    d.mkdir()
+    _frame().to_json(d / "a.jsonl", orient="records", lines=True)
+    _frame().to_json(d / "b.jsonl", orient="records", lines=True)
+    c = open_corpus(d, text_field="body")
+    ds = c.as_dataset(num_proc=2)
+    assert ds["record_id"][:] == list(c.record_ids())
