@@ -86,7 +86,8 @@ def open_corpus(path: Path | str, *, text_field: str = "text", id_field: str | N
         else:
             ds, segments, files, fmt = _load_files(path, text_field, id_field, group_field,
                                                    cache_dir)
-    _check_fields(ds, path, text_field, id_field, group_field)
+    if len(files) != 1 or fmt == "arrow":  # one file was checked as it was loaded
+        _check_fields(ds, path, text_field, id_field, group_field)
     return TextCorpus(path, ds, text_field=text_field, id_field=id_field,
                       group_field=group_field, segments=segments, files=files, format=fmt)
 
@@ -104,6 +105,11 @@ def _data_files(path: Path) -> list[Path]:
                 f"{path}: unsupported format {path.suffix or '(no suffix)'!r}; give {ACCEPTED} "
                 "(convert other formats to parquet or jsonl)")
         return [path]
+    saved = sorted(d for d in {p.parent for p in path.rglob("*.json")} if _is_saved_dataset(d))
+    if saved:
+        raise UnsupportedFormatError(
+            f"{path} holds a datasets save_to_disk directory ({saved[0]}); give that directory "
+            "itself as --data")
     files = sorted(p for p in path.rglob("*") if p.is_file()
                    and p.suffix.lower() in FORMATS
                    and not any(part.startswith(".") for part in p.relative_to(path).parts))

@@ -56,6 +56,12 @@ def _dict_no_train(d: Path) -> Path:
     return d / "dd"
 
 
+def _nested_saved(d: Path) -> Path:
+    _jsonl(d / "a.jsonl", _rows())
+    datasets.Dataset.from_list(_rows()).save_to_disk(str(d / "inner"))
+    return d
+
+
 def _disagreeing(d: Path) -> Path:
     _jsonl(d / "a.jsonl", _rows())
     _jsonl(d / "b.jsonl", [{"id": "x", "body": 3.5}])
@@ -88,6 +94,11 @@ CASES = [
      UnsupportedFormatError, ValueError, ["holds no data file"]),
     ("mixed formats", _mixed, {"text_field": "body"}, UnsupportedFormatError, ValueError,
      ["csv, json", "one format per directory"]),
+    ("save_to_disk inside a directory", _nested_saved, {"text_field": "body"},
+     UnsupportedFormatError, ValueError, ["inner", "give that directory itself"]),
+    ("duplicate ids across files", lambda d: _jsonl(d / "b.jsonl", _rows(2)) and _jsonl(
+        d / "a.jsonl", _rows(1)) and d, {"text_field": "body", "id_field": "id"},
+     MalformedDataError, ValueError, ["1 duplicate value(s)"]),
     ("columns disagree", _disagreeing, {"text_field": "body"}, MalformedDataError, ValueError,
      ["b.jsonl", "'body' holds float64"]),
     ("non-UTF-8 jsonl", _latin1(".jsonl"), {"text_field": "body"}, EncodingError, ValueError,
