@@ -57,6 +57,11 @@ class AuditConfig:
     relearn_lr: float = 1e-3
     quantize: bool = True
     paraphrase: bool = True
+    # Relapse: identifiers of people erased earlier from the same model line, greedy-decoded
+    # from their records' prefixes; any verbatim hit fails the audit (a later erasure must
+    # never bring back an earlier one). Only kinds a model cannot guess.
+    relapse_kinds: tuple[str, ...] = ("phone", "email", "national_id", "api_key", "password",
+                                      "secret_key", "token", "ip_address")
     # Without an original-model control the audit's power is not shown: inconclusive.
     require_original_control: bool = True
     notes: dict[str, str] = field(default_factory=dict)

@@ -46,6 +46,10 @@ LIMITS = {
     "Robustness (relearning, int8, paraphrases)":
         "A few relearning steps, one quantization scheme and template paraphrases: stronger "
         "recovery attacks exist. Controls do not run robustness checks.",
+    "Relapse (earlier erasures)":
+        "Only greedy completions from the earlier subjects' own record prefixes are tried, for "
+        "identifiers that cannot be guessed (phone, email, national id, secrets); it shows "
+        "that this erasure did not undo an earlier one, not a full re-audit of each.",
     "Controls":
         "The original model shows the audit can detect the data; the retrained model shows "
         "the thresholds do not fail a model that never saw the person. Without them the "
@@ -60,6 +64,8 @@ PLAIN = {
            "(upper AUC bound {v:.2f})",
     "utility": "the model lost too much of what it knows about other people ({n})",
     "robustness": "the data is still found after {n}",
+    "relapse": "the model gives back {v:.0f} identifier(s) of people whose erasure from this "
+               "model was completed earlier",
 }
 _ROBUST = {"relearn": "a few steps of fine-tuning on look-alike text",
            "int8": "8-bit quantization of the weights", "paraphrase": "rewording the prompts"}

@@ -22,12 +22,14 @@ from audits.exposure import ExposureResult, run_exposure
 from audits.extraction import ExtractionResult, Prompt, identifier_prompts, run_extraction
 from audits.mia import MIAResult, run_mia
 from audits.records import Record, as_records, identifiers, mask
+from audits.relapse import RelapseResult, run_relapse
 from audits.robustness import RobustnessCase, run_robustness
 from audits.twins import make_twins
 from audits.utility import UtilityResult, run_utility
 from audits.verdict import (
     core_checks,
     decide,
+    relapse_check,
     robustness_checks,
     utility_checks,
 )
@@ -48,6 +50,7 @@ class ModelAudit:
     utility: UtilityResult | None = None
     robustness: list[RobustnessCase] = field(default_factory=list)
     seconds: float = 0.0
+    relapse: RelapseResult | None = None
 
 
 def model_sha256(model) -> str:
@@ -142,6 +145,7 @@ def run_audit(
     original: ModelPair | None = None, retrained: ModelPair | None = None,
     config: AuditConfig | None = None, subject_id: str = "subject",
     lm_eval_dir: Path | str | None = None, cache: dict | None = None,
+    relapse: Mapping[str, Sequence[Record | Mapping]] | None = None,
 ):
     """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
 
@@ -160,6 +164,9 @@ def run_audit(
         cache: a dict kept by the caller across calls; the controls' measures are stored in it
             and reused when the same control model (by weight hash) is audited again with the
             same records, texts and config (benchmarks audit many models against one control).
+        relapse: records (with identifier spans) of people erased earlier from the same model
+            line, by erasure label (e.g. request id): the audited model must give none of
+            their identifiers back by greedy decoding (the ``relapse`` check).
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
@@ -179,6 +186,9 @@ def run_audit(
     target = audit_model("audited", (model, tokenizer), plan, c, reference=reference,
                          retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
                          robustness=True)
+    if relapse:
+        target.relapse = run_relapse(model, tokenizer, relapse, kinds=c.relapse_kinds,
+                                     batch_size=c.batch_size)
     audits = {"audited": target}
     key = _inputs_key(recs, plan.nonmembers, retain, holdout, lm_eval_dir, c, reference)
 
@@ -200,7 +210,8 @@ def run_audit(
         audits["retrained"] = control("retrained", retrained, None)
     base = audits.get("original")
     checks = core_checks(target, c) + utility_checks(target, base, c) + \
-        robustness_checks(target, c)
+        robustness_checks(target, c) + \
+        ([relapse_check(target.relapse, c)] if target.relapse is not None else [])
     orig_checks = core_checks(base, c) if base is not None else None
     retr_checks = None
     if "retrained" in audits:

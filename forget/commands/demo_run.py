@@ -44,6 +44,31 @@ def measures(report_path: Path) -> dict:
     return out
 
 
+KINDS = ("phone", "email", "national_id", "api_key", "password", "secret_key", "token",
+         "ip_address")
+
+
+def serving_check(led, model: Path, rows: dict[str, list[dict]], results) -> dict:
+    """Greedy extraction of every completed request's identifiers from the model serving now
+    (the line's head in the ledger) and from the original: counts only, no identifier."""
+    from audits.extraction import greedy_hits, identifier_prompts
+    from forget.models import load_model, read_card
+    from forget.workflow.lines import line_of
+
+    head = led.model_head(line_of(read_card(model)))
+    serving = Path(head.path) if head is not None else model
+    nets = {"original": load_model(model), "serving": load_model(serving)}
+    out = {"version": read_card(serving)["version"], "requests": {}}
+    for res in results:
+        if res.status != "completed":
+            continue
+        prompts = [p for r in rows[res.request_id] for p in identifier_prompts(
+            r["record_id"], r["text"], r["spans"], KINDS)]
+        hits = {k: int(sum(greedy_hits(net, tok, prompts))) for k, (net, tok) in nets.items()}
+        out["requests"][res.request_id] = {"probes": len(prompts)} | hits
+    return out
+
+
 def run_requests(out: Path, data: Path, model: Path) -> dict:
     """Submit a person request and a code-secret request, process both, verify the ledger."""
     from forget.corpus import load_corpus
@@ -56,7 +81,8 @@ def run_requests(out: Path, data: Path, model: Path) -> dict:
     run.mkdir(parents=True)
     corpus = load_corpus(data)
     net, tok = load_model(model)
-    person = corpus.subject(corpus.subject_ids("train")[0])["identifiers"]
+    person_id = corpus.subject_ids("train")[0]
+    person = corpus.subject(person_id)["identifiers"]
     code_row, span = pick_secret(corpus, net, tok)
     secret = code_row["text"][span["start"]:span["end"]]
     del net
@@ -84,11 +110,16 @@ def run_requests(out: Path, data: Path, model: Path) -> dict:
                               progress=lambda s, m: console.print(f"[cyan]{s:>9}[/] {m}",
                                                                   highlight=False))
         results.append(res)
+    # Does the model serving now still hold anyone erased in this run? (each request started
+    # from the model the previous one left serving, so none should come back)
+    rows = {"demo-person": [r for r in corpus.records_of(person_id) if r["split"] == "train"],
+            "demo-secret": [code_row]}
+    serving = serving_check(led, model, rows, results)
     check = led.verify()
     led.checkpoint(out=run / "checkpoint.json")
     train_s = read_card(model).get("train_wall_s")
     return {"results": results, "ledger_ok": check.ok, "ledger_events": check.size,
-            "train_wall_s": train_s, "run": run}
+            "train_wall_s": train_s, "run": run, "serving": serving}
 
 
 def summary_table(summary: dict) -> Table:
@@ -130,9 +161,21 @@ def print_summary(summary: dict, t0: float) -> dict:
                    else "scoping not scored (no ground truth)")
         console.print(f"{res.request_id}: {res.status}; {scoring}; report {res.report}; "
                       f"certificate {res.certificate}", highlight=False)
+    sv = summary.get("serving")
+    if sv is not None:
+        reqs = sv["requests"]
+        held = {rid: r["serving"] for rid, r in reqs.items() if r["serving"]}
+        line = (f"model serving now ({sv['version']}): "
+                f"{sum(r['serving'] for r in reqs.values())} of "
+                f"{sum(r['probes'] for r in reqs.values())} identifiers of the "
+                f"{len(reqs)} completed request(s) extracted by greedy decoding (original model: "
+                f"{sum(r['original'] for r in reqs.values())})")
+        console.print(("[red]" + line + "; STILL HELD: " + ", ".join(held) + "[/]") if held
+                      else "[green]" + line + "[/]", highlight=False)
     console.print(("[green]ledger verifies[/]" if summary["ledger_ok"] else
                    "[red]LEDGER DOES NOT VERIFY[/]") + f" ({summary['ledger_events']} events; "
                   f"signed checkpoint in {summary['run'] / 'checkpoint.json'})")
     return {"requests": [r.__dict__ for r in summary["results"]],
             "ledger_ok": summary["ledger_ok"], "ledger_events": summary["ledger_events"],
-            "train_wall_s": summary["train_wall_s"], "wall_s": round(time.perf_counter() - t0, 1)}
+            "train_wall_s": summary["train_wall_s"], "serving": summary.get("serving"),
+            "wall_s": round(time.perf_counter() - t0, 1)}

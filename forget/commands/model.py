@@ -18,7 +18,7 @@ from forget.commands._common import (
     text_field_option,
 )
 
-app = typer.Typer(help="Train and list models (the tiny demo LM and its registry).",
+app = typer.Typer(help="Train and list models (the tiny demo LM, its registry, line heads).",
                   no_args_is_help=True)
 REGISTRY_HELP = "Model registry directory (default: $FORGET_REGISTRY or .forget/registry)."
 
@@ -92,4 +92,40 @@ def list_cmd(
     for m in versions:
         t.add_row(m.version, m.kind, m.size or "", m.parent or "", m.method or "",
                   str(len(m.excluded_subjects)), m.sha256[:12], m.path)
+    console.print(t)
+
+
+@app.command("head")
+def head_cmd(
+    ledger: str = typer.Option(..., "--ledger", help="Ledger URL or path."),
+    model: Path = typer.Option(..., "--model", help="Any version of the model line."),
+    key_dir: Path | None = typer.Option(None, "--key-dir", help="The ledger's key directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """The version of a model line serving now, and the erasures that moved it there."""
+    import json
+    from dataclasses import asdict
+
+    from forget.ledger import Ledger
+    from forget.models import read_card
+    from forget.workflow.lines import line_of
+
+    line = line_of(read_card(model))
+    with Ledger(ledger, key_dir=key_dir, create=False) as led:
+        head, erasures = led.model_head(line), led.line_erasures(line)
+    info = {"line": line, "head": asdict(head) if head else None, "erasures": erasures}
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    if head is None:
+        console.print(f"model line {line}: no request was processed on it in this ledger; "
+                      "it serves its first version")
+        return
+    t = Table(title=f"model line {line}")
+    t.add_column("")
+    t.add_column("value")
+    for k, v in (("head (serving now)", head.version), ("sha256", head.sha256[:16]),
+                 ("path", head.path), ("head moves", str(head.generation)),
+                 ("erasures, oldest first", ", ".join(erasures) or "none")):
+        t.add_row(k, v)
     console.print(t)

@@ -49,7 +49,8 @@ def outcome_table(res) -> Table:
 def process_cmd(
     request_id: str = typer.Argument(..., help="The request to process."),
     ledger: str = typer.Option(..., "--ledger", help=LEDGER_HELP),
-    model: Path = typer.Option(..., "--model", help="Model directory to unlearn from (read only)."),
+    model: Path = typer.Option(..., "--model", help="A model directory naming the model line "
+                               "(read only); the request starts from the line's head."),
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
     text_field: str = text_field_option(),
     id_field: str | None = id_field_option(),
@@ -62,8 +63,14 @@ def process_cmd(
     registry: Path | None = typer.Option(None, "--registry", help="Model registry directory."),
     audit_config: Path | None = typer.Option(
         None, "--audit-config", help="AuditConfig JSON: thresholds fixed before the run."),
+    from_version: str | None = typer.Option(
+        None, "--from-version", help="Unlearn from this version of the model line instead of "
+        "its head (refused when erasures were made since)."),
 ) -> None:
-    """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity."""
+    """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity.
+
+    --model names the model line (any of its versions); the request unlearns from the line's
+    head, the version serving now, and moves the head forward when it completes."""
     from forget.ledger import Ledger
     from forget.workflow import process_request
 
@@ -77,7 +84,7 @@ def process_cmd(
     led = Ledger(ledger, key_dir=key_dir, create=False)
     res = process_request(led, request_id, model=model, data=data, out=out, method=method,
                           retrained=retrained, lm_eval=lm_eval, registry=registry,
-                          audit_config=cfg, progress=_say)
+                          audit_config=cfg, from_version=from_version, progress=_say)
     console.print(outcome_table(res))
     write_json(Path(out) / f"outcome-{res.request_id}.json", res.__dict__)
     raise typer.Exit({"completed": 0, "failed": 1}.get(res.status, 3))

@@ -103,6 +103,8 @@ class UnlearnResult:
         stopped_by: ``criterion`` (the forget criterion held), ``max_steps`` or ``already``
             (it held before any step).
         history: per-check records (step, losses, criterion values); no personal data.
+        trained_record_ids: for methods that train a new model (retraining), the ids of the
+            records it was trained on; ``None`` when the model keeps its parent's training.
     """
 
     model: Any
@@ -118,6 +120,7 @@ class UnlearnResult:
     save_extra: Callable[[Path], None] | None = None
     stopped_by: str = "max_steps"
     history: list[dict[str, Any]] = field(default_factory=list)
+    trained_record_ids: list[str] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The JSON-able part (everything but the model objects)."""

@@ -6,6 +6,7 @@ See ``forget/ledger/README.md`` for where keys live, the states, deadlines and v
 from forget.ledger.chain import Checkpoint, canonical, chain_hash
 from forget.ledger.errors import (
     DeadlineError,
+    HeadMovedError,
     IdempotencyConflictError,
     IllegalTransitionError,
     InvalidRequestError,
@@ -13,18 +14,20 @@ from forget.ledger.errors import (
     LeaseError,
     LedgerIntegrityError,
     LedgerNotFoundError,
+    ModelLineError,
     RequestNotFoundError,
     ShreddedError,
 )
 from forget.ledger.ledger import Ledger
+from forget.ledger.lines import HeadMove, ModelHead
 from forget.ledger.records import Event, RequestRecord, StepRecord, VerifyReport
 from forget.ledger.request import GROUNDS, DeletionRequest, Identifiers
 from forget.ledger.states import State
 
 __all__ = [
-    "GROUNDS", "Checkpoint", "DeadlineError", "DeletionRequest", "Event",
-    "IdempotencyConflictError", "Identifiers", "IllegalTransitionError", "InvalidRequestError",
+    "GROUNDS", "Checkpoint", "DeadlineError", "DeletionRequest", "Event", "HeadMove",
+    "HeadMovedError", "IdempotencyConflictError", "Identifiers", "IllegalTransitionError", "InvalidRequestError",
     "KeyMaterialError", "LeaseError", "Ledger", "LedgerIntegrityError", "LedgerNotFoundError",
-    "RequestNotFoundError", "RequestRecord", "ShreddedError", "State", "StepRecord",
+    "ModelHead", "ModelLineError", "RequestNotFoundError", "RequestRecord", "ShreddedError", "State", "StepRecord",
     "VerifyReport", "canonical", "chain_hash",
 ]

@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,7 @@ class ChainResult:
         message: what was found, in words.
         hashes: recomputed hex hash at each requested position (for checkpoints).
         last_state: for each request, ``(seq, state)`` of its last state-changing event.
+        last_head: for each model line, ``(seq, version)`` of its last head event.
     """
 
     ok: bool
@@ -123,6 +124,7 @@ class ChainResult:
     message: str
     hashes: dict[int, str]
     last_state: dict[str, tuple[int, str]]
+    last_head: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def walk(rows: Iterable[tuple[int, str | bytes, bytes | str]], *,
@@ -136,6 +138,7 @@ def walk(rows: Iterable[tuple[int, str | bytes, bytes | str]], *,
     want = set(want)
     hashes: dict[int, str] = {0: GENESIS.hex()} if 0 in want else {}
     last_state: dict[str, tuple[int, str]] = {}
+    last_head: dict[str, tuple[int, str]] = {}
     prev, prev_prev, n = GENESIS, GENESIS, 0
     sha = hashlib.sha256
     loads = json.loads
@@ -174,10 +177,14 @@ def walk(rows: Iterable[tuple[int, str | bytes, bytes | str]], *,
         data = event.get("data")
         if isinstance(data, dict) and "to" in data and event.get("request"):
             last_state[event["request"]] = (seq, data["to"])
+        head = data.get("head") if isinstance(data, dict) else None
+        if isinstance(head, dict) and isinstance(head.get("line"), str):
+            last_head[head["line"]] = (seq, str(head.get("to")))
         prev_prev, prev, n = prev, h, expected
         if n in want:
             hashes[n] = h.hex()
-    return ChainResult(True, n, prev.hex(), None, f"{n} events, chain intact", hashes, last_state)
+    return ChainResult(True, n, prev.hex(), None, f"{n} events, chain intact", hashes, last_state,
+                       last_head)
 
 
 @dataclass(frozen=True)

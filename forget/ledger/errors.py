@@ -61,3 +61,15 @@ class LedgerIntegrityError(ForgetError, RuntimeError):
     def __init__(self, message: str, *, position: int | None = None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class HeadMovedError(ForgetError, RuntimeError):
+    """A model line's head moved since a request started from it (another request completed).
+
+    The request is not completed; it is redone on the new head (the workflow does this).
+    """
+
+
+class ModelLineError(ForgetError, ValueError):
+    """A model line is unknown, or a version asked for is not on it, or using it would drop
+    erasures made since."""

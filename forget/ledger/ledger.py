@@ -33,6 +33,7 @@ from forget.ledger.errors import (
     RequestNotFoundError,
     ShreddedError,
 )
+from forget.ledger.lines import LinesMixin
 from forget.ledger.privacy import check_no_personal_data, name_ok
 from forget.ledger.records import Event, RequestRecord, StepRecord, VerifyReport, iso
 from forget.ledger.request import DeletionRequest, Identifiers, normalise
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 _NOT_FOUND = "no request with that id in this ledger; check it with `forget request list`"
 
 
-class Ledger(TransitionsMixin, WorkersMixin):
+class Ledger(TransitionsMixin, WorkersMixin, LinesMixin):
     """A request ledger on SQLite (a path) or PostgreSQL (a ``postgresql+psycopg://`` URL).
 
     Args:

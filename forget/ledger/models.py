@@ -85,6 +85,21 @@ events = Table(
     Index("ix_ledger_events_request", "request_id"),
 )
 
+# Model lines: the version of each model line that serves now (its head). A view of the chain
+# like the request table: every head move is recorded in the ``completed`` event that made it
+# (``data.head``), and the line's first version in a ``model_line_opened`` event.
+model_lines = Table(
+    "ledger_model_lines", metadata,
+    Column("line", String(128), primary_key=True),
+    Column("version", String(128), nullable=False),  # the head: the version serving now
+    Column("sha256", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("first_version", String(128), nullable=False),
+    Column("generation", Integer, nullable=False, default=0),  # head moves so far
+    Column("request_id", String(128)),  # the request whose completion moved it last
+    Column("updated_at", Float, nullable=False),
+)
+
 checkpoints = Table(
     "ledger_checkpoints", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -18,6 +18,7 @@ from sqlalchemy import delete, update
 from forget.ledger import models as m
 from forget.ledger.deadlines import check_extension, due_date
 from forget.ledger.errors import DeadlineError, IllegalTransitionError, InvalidRequestError
+from forget.ledger.lines import HeadMove
 from forget.ledger.privacy import check_details, check_text, name_ok
 from forget.ledger.records import RequestRecord, iso, to_dt
 from forget.ledger.states import State, check_transition
@@ -34,11 +35,14 @@ class TransitionsMixin:
               worker_id: str | None = None, values: dict[str, Any] | None = None,
               guard: Callable[[Any, float], tuple[dict[str, Any], dict[str, Any]]] | None = None,
               after: Callable[[Tx], None] | None = None,
-              precheck: Callable[[Any], None] | None = None) -> RequestRecord:
+              precheck: Callable[[Any], None] | None = None,
+              within: Callable[[Tx], dict[str, Any]] | None = None) -> RequestRecord:
         """One transition: lock the row, check it, update it, append the event (one transaction).
 
         ``precheck(row)`` runs before the state check; ``guard(row, now)`` after it, and may
-        refuse, or return extra column values and event data.
+        refuse, or return extra column values and event data. ``within(tx)`` runs after the
+        row update and before the append (other rows to change in the same transaction, such
+        as a model line's head); it may refuse, and returns more event data.
         """
         with self._tx() as tx:
             row = self._row(tx.conn, request_id, lock=True)
@@ -51,6 +55,8 @@ class TransitionsMixin:
             upd = {"state": target.value, "stage": stage.value, "updated_at": tx.now,
                    "retryable": False, **(values or {}), **extra_values}
             tx.conn.execute(update(m.requests).where(m.requests.c.id == request_id).values(**upd))
+            if within is not None:
+                extra_data = {**extra_data, **within(tx)}
             if worker_id is not None:
                 data = {**data, "worker": worker_id}
             tx.append(kind, request_id, {"from": row.state, "to": target.value, **data,
@@ -160,8 +166,13 @@ class TransitionsMixin:
                           values={"audit_passed": bool(passed)})
 
     def complete(self, request_id: str, *, details: Mapping[str, Any] | None = None,
-                 worker_id: str | None = None) -> RequestRecord:
-        """Complete the request and crypto-shred its identifiers (the data key is destroyed)."""
+                 worker_id: str | None = None, head: HeadMove | None = None) -> RequestRecord:
+        """Complete the request and crypto-shred its identifiers (the data key is destroyed).
+
+        ``head``: move the model line's head from ``head.expected`` to the request's new
+        version, in the same transaction (compare-and-swap). Raises :class:`HeadMovedError`,
+        and completes nothing, when the head is no longer ``head.expected``.
+        """
         details = check_details(details)
         self._guard(request_id, details, "the details")
 
@@ -176,9 +187,13 @@ class TransitionsMixin:
         def shred(tx: Tx) -> None:  # in the same transaction as the state change
             tx.conn.execute(delete(m.keys).where(m.keys.c.request_id == request_id))
 
+        def swap(tx: Tx) -> dict[str, Any]:
+            return {"head": self._swap_head(tx, head, request_id)} if head is not None else {}
+
         rec = self._move(request_id, State.COMPLETED, "completed",
                          {"details": details, "shredded": True}, worker_id=worker_id, guard=guard,
-                         after=shred, values={"lease_owner": None, "lease_expires_at": None})
+                         after=shred, within=swap,
+                         values={"lease_owner": None, "lease_expires_at": None})
         if not self.is_postgres and self.path is not None:
             wal_truncate(self.engine)  # drop old copies of the data key from the -wal file
         return rec

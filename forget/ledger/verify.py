@@ -92,5 +92,14 @@ def verify_ledger(conn: Connection, *, ledger_id: str, public_key: bytes,
                 "a request's state in the request table disagrees with the chain"
                 + (f" (its last state event is {pos})" if pos else " (it has no events)")
                 + ": the table was edited outside the ledger", n_cp)
+    for line, version in conn.execute(select(m.model_lines.c.line, m.model_lines.c.version)):
+        last = res.last_head.get(line)
+        if last is None or last[1] != version:
+            pos = last[0] if last else None
+            return VerifyReport(
+                False, res.size, res.head, pos,
+                "a model line's head in the line table disagrees with the chain"
+                + (f" (its last head event is {pos})" if pos else " (it has no events)")
+                + ": the table was edited outside the ledger", n_cp)
     return VerifyReport(True, res.size, res.head, None,
                         f"{res.size} events, chain intact; {n_cp} checkpoint(s) verified", n_cp)

@@ -73,7 +73,8 @@ class Retrain(Method):
             steps=math.ceil(len(records) / spec.batch_size) * epochs,
             tokens_processed=sum(lengths) * epochs, wall_time_s=time.perf_counter() - t0,
             config=cfg.to_dict() | {"resolved_size": size_name}, config_hash=cfg.config_hash(),
-            guarantee=self.guarantee, stopped_by="max_steps")
+            guarantee=self.guarantee, stopped_by="max_steps",
+            trained_record_ids=sorted({r.record_id for r in records}))
 
 
 METHODS.register("retrain", Retrain)

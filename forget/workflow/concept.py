@@ -18,7 +18,6 @@ import hashlib
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from forget.errors import InvalidInputError
@@ -81,8 +80,9 @@ def _unlearn(ctx: S.Context, attempt: S.Attempt, pipe, fset, rset) -> None:
         parent = read_card(ctx.model_dir)
         card = new_card(
             kind="unlearned", parent=parent["version"], method=attempt.method,
-            size=parent.get("size"), line=parent.get("line", parent["version"]),
-            modality="diffusion", config=result.config, config_hash=result.config_hash,
+            size=parent.get("size"), line=parent.get("line") or parent["version"],
+            erasures=list(parent.get("erasures", []))
+            + [{"request_id": ctx.request_id, "record_ids": []}], modality="diffusion", config=result.config, config_hash=result.config_hash,
             guarantee=result.guarantee, formal_guarantee=None, unlearned_record_ids=[],
             unlearn_steps=result.steps, unlearn_wall_s=round(result.wall_time_s, 2),
             stopped_by=result.stopped_by)
@@ -137,13 +137,13 @@ def _guard(ctx: S.Context) -> None:
 
 def process_concept(ctx: S.Context, res: ProcessOutcome, concept_text: str, *, data: Path,
                     method: str, audit_config, max_attempts: int, method_config: dict | None,
-                    t0: float) -> ProcessOutcome:
-    """Run the concept workflow from scope on (``verify`` is done by the caller)."""
+                    t0: float, head_base) -> ProcessOutcome:
+    """Run the concept workflow from scope on (``verify`` is done by the caller), from the
+    pipeline line's head (``ctx.base``), redone from the new head if it moves meanwhile."""
     from audits.concept import ConceptAuditConfig
     from forget.diffusion.classifier import ConceptClassifier
     from forget.diffusion.concepts import concept_of, concept_sets, read_world
-    from forget.diffusion.io import load_pipeline
-    from forget.models import read_card
+    from forget.workflow.finish import complete_on_head
 
     if audit_config is not None and not isinstance(audit_config, ConceptAuditConfig):
         raise InvalidInputError("a concept request is audited with an audits.concept."
@@ -156,32 +156,30 @@ def process_concept(ctx: S.Context, res: ProcessOutcome, concept_text: str, *, d
         ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
         res.status, res.reason, res.state = "failed", reason, "failed"
         return res
-    pipe = load_pipeline(ctx.model_dir)
     clf = ConceptClassifier.load(Path(data) / "classifier")
     fset, rset = concept_sets(spec, concept, shots=SHOTS)
-    card = read_card(ctx.model_dir)
-    res.model_before = {"version": card["version"], "sha256": card["sha256"]}
     name = "text_encoder" if method == "auto" else method
     plan = [(name, {})] + [(name, {"_scale_steps": 2 ** k}) for k in range(1, max_attempts)]
     cfg = audit_config or ConceptAuditConfig()
-    passed = None
-    for n, (m, overrides) in enumerate(plan, 1):
-        attempt = S.Attempt(n, m, dict(method_config or {}) | overrides, ctx.work / f"attempt-{n}")
-        _unlearn(ctx, attempt, pipe, fset, rset)
-        verdict = _audit(ctx, attempt, pipe, spec, clf, fset, cfg)
-        res.attempts.append(attempt.summary(verdict))
-        if verdict == "pass":
-            passed = attempt
-            break
-        ctx.say("audit", f"attempt {n} ({m}) did not pass the concept audit ({verdict})")
-    if passed is None:
-        reason = (f"no attempt passed the concept audit ({len(plan)} tried); the request is not "
-                  "completed; see the audit reports")
+
+    def one_round() -> S.Attempt | None:
+        from forget.diffusion.io import load_pipeline
+
+        pipe = load_pipeline(ctx.model_dir)  # the line's head
+        res.model_before = ctx.base.as_before()
+        for n, (m, overrides) in enumerate(plan, S.round_offset(ctx) + 1):
+            attempt = S.Attempt(n, m, dict(method_config or {}) | overrides,
+                                ctx.work / f"attempt-{n}")
+            _unlearn(ctx, attempt, pipe, fset, rset)
+            verdict = _audit(ctx, attempt, pipe, spec, clf, fset, cfg)
+            res.attempts.append(attempt.summary(verdict))
+            if verdict == "pass":
+                return attempt
+            ctx.say("audit", f"attempt {n} ({m}) did not pass the concept audit ({verdict})")
+        reason = (f"no attempt passed the concept audit ({len(plan)} tried); the request is "
+                  "not completed; see the audit reports")
         ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
         res.status, res.reason, res.state = "failed", reason, "failed"
-        res.wall_s = time.perf_counter() - t0
-        return res
-    _guard(ctx)
-    cert = S.certify_step(ctx, passed, res.model_before)
-    S.complete_step(ctx, passed, cert)
-    return S.finished_outcome(ctx, res, t0)
+        return None
+
+    return complete_on_head(ctx, res, t0, one_round, guard=_guard, head_base=head_base)

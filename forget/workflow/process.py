@@ -9,11 +9,15 @@ never completed on a failed audit: the ledger itself refuses that transition.
 Layout of ``out``::
 
     <request id>/scope.json                   record ids and counts (no identifier)
-    <request id>/attempt-N/model/             the unlearned model (a registered version)
+    <request id>/attempt-N/model/             the unlearned model (a registered version);
+                                              a request redone on a newer head continues N
     <request id>/attempt-N/audit/report.*     the audit report (identifiers masked)
     <request id>/certificate.json             the signed deletion certificate
     guard/index.json, guard/index.key         the forgotten-subject index and its key (0600)
-    serving.json                              model line -> version serving now
+    serving.json                              model line -> its head, as the ledger has it
+
+Every request starts from the head of its model line (``model`` names the line by any of its
+versions), never from the original: see :mod:`forget.workflow.lines`.
 """
 
 from __future__ import annotations
@@ -61,15 +65,17 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
                     allow_retrain: bool = True, retrained: Path | str | None = None,
                     registry: Path | str | None = None, use_presidio: bool = True,
                     lm_eval: bool = False, method_config: dict | None = None,
-                    progress=None) -> ProcessOutcome:
+                    from_version: str | None = None, progress=None) -> ProcessOutcome:
     """Process one erasure request end to end (resuming whatever a previous run left).
 
     Args:
         ledger: the :class:`forget.ledger.Ledger` holding the request.
         request_id: the request to process.
-        model: directory of the model to unlearn from (never modified).
+        model: a model directory naming the model line (usually its first version; never
+            modified). The request unlearns from the line's head, the version serving now,
+            so earlier erasures stay erased; completing it moves the head forward.
         data: the training data directory (``forget data generate`` layout).
-        out: output folder (models, reports, certificates, guard index).
+        out: output folder (models, reports, certificates, guard index, serving.json).
         method: a registered method name, or ``auto`` (code secrets -> code_eraser, people ->
             npo; stronger retries; then retraining when ``allow_retrain``; a model directory
             holding a certified head -> noisy_gd, whose audit re-checks the certificate; a
@@ -82,11 +88,15 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         lm_eval: run the lm-eval utility tasks in the audit.
         method_config: fields overriding the chosen method's config defaults (e.g.
             ``{"max_steps": 100}``), for every attempt of that method.
+        from_version: unlearn from this version of the line instead of its head; refused
+            (:class:`forget.ledger.ModelLineError`, naming them) when erasures were made since.
         progress: a callable ``(step, message)`` told what happens (the CLI prints it).
     """
     import forget.methods  # noqa: F401  (registers every method)
     from forget.corpus import load_corpus
     from forget.ledger import State
+    from forget.workflow.finish import complete_on_head, finished_outcome
+    from forget.workflow.lines import resolve_base
 
     t0 = time.perf_counter()
     say = progress or (lambda step, msg: None)
@@ -98,7 +108,7 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     rec = ledger.get(request_id)
     res = ProcessOutcome(request_id, "", rec.state.value)
     if rec.state == State.COMPLETED:
-        return S.finished_outcome(ctx, res, t0)
+        return finished_outcome(ctx, res, t0)
     if rec.state == State.REJECTED:
         raise InvalidInputError(f"request {request_id!r} was rejected; there is nothing to do")
     if rec.state == State.FAILED and not rec.retryable:
@@ -108,10 +118,19 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         say("verify", "identity not verified yet: the request waits (deadline clock paused)")
         res.status = "waiting_identity"
         return res
+
+    def head_base():
+        return resolve_base(ledger, model, registry=registry)
+
+    # the line's head (or an explicitly chosen version), checked before anything is written
+    ctx.start_from(resolve_base(ledger, model, from_version=from_version, registry=registry))
     ctx.steps = ledger.steps(request_id)
     if not ctx.done("verify"):
         ledger.record_step(request_id, "verify", "done", {"identity": "verified"},
                            worker_id=worker_id)
+    if ctx.base.erasures:
+        say("line", f"starting from the model line's head {ctx.base.version} "
+            f"({len(ctx.base.erasures)} earlier erasure(s) kept erased)")
 
     from forget.workflow.concept import concept_value, process_concept
 
@@ -119,7 +138,7 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     if concept is not None:  # a concept to erase from a diffusion pipeline (model = its dir)
         return process_concept(ctx, res, concept, data=Path(data), method=method,
                                audit_config=audit_config, max_attempts=max_attempts,
-                               method_config=method_config, t0=t0)
+                               method_config=method_config, t0=t0, head_base=head_base)
 
     corpus = load_corpus(data)
     scope = S.scope_step(ctx, corpus, use_presidio=use_presidio)
@@ -130,41 +149,49 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         res.status, res.reason, res.state = "failed", reason, "failed"
         return res
 
-    from forget.models import load_model, read_card
+    def one_round():
+        return _text_round(ctx, res, corpus, scope, method=method, audit_config=audit_config,
+                           max_attempts=max_attempts, allow_retrain=allow_retrain,
+                           retrained=retrained, lm_eval=lm_eval, method_config=method_config)
+
+    return complete_on_head(ctx, res, t0, one_round, guard=S.guard_step, head_base=head_base)
+
+
+def _text_round(ctx: S.Context, res: ProcessOutcome, corpus, scope: dict, *, method: str,
+                audit_config, max_attempts: int, allow_retrain: bool, retrained,
+                lm_eval: bool, method_config: dict | None) -> S.Attempt | None:
+    """Unlearn from ``ctx.base`` and audit, attempt after attempt, until one passes.
+
+    Returns the passing attempt, or None after failing the request in the ledger.
+    """
+    from forget.methods._certified_head import has_head
+    from forget.models import load_model
     from forget.workflow.sets import sets_for_records
 
-    forget, retain = sets_for_records(corpus, scope["record_ids"], scope.get("subject_id"))
-    original = load_model(model)
-    res.model_before = {"version": read_card(model)["version"], "sha256": read_card(model)["sha256"]}
+    base = ctx.base
+    forget, retain = sets_for_records(corpus, scope["record_ids"], scope.get("subject_id"),
+                                      already_erased=base.erased_record_ids)
+    original = load_model(ctx.model_dir)  # the head: it still holds this subject
+    res.model_before = base.as_before()
     controls = {"original": original}
     if retrained:
         controls["retrained"] = load_model(retrained)
     cfg = audit_config or S.default_audit_config(forget)
-    from forget.methods._certified_head import has_head
-
     plan = plan_attempts(method, forget, max_attempts=max_attempts, allow_retrain=allow_retrain,
-                         head=has_head(model))
-    passed = None
-    for n, (name, overrides) in enumerate(plan, 1):
-        base = dict(method_config or {}) if name == plan[0][0] else {}
-        attempt = S.Attempt(n, name, base | overrides, work / f"attempt-{n}")
+                         head=has_head(ctx.model_dir))
+    first = S.round_offset(ctx) + 1
+    for n, (name, overrides) in enumerate(plan, first):
+        cfg_base = dict(method_config or {}) if name == plan[0][0] else {}
+        attempt = S.Attempt(n, name, cfg_base | overrides, ctx.work / f"attempt-{n}")
         S.unlearn_step(ctx, attempt, original, forget, retain)
         verdict = S.audit_step(ctx, attempt, corpus, forget, controls,
                                S.audit_config_for(name, cfg), lm_eval=lm_eval)
         res.attempts.append(attempt.summary(verdict))
         if verdict == "pass":
-            passed = attempt
-            break
-        say("audit", f"attempt {n} ({name}) did not pass the audit ({verdict})")
-    if passed is None:
-        reason = (f"no attempt passed the audit ({len(plan)} tried); the request is not "
-                  "completed; see the audit reports")
-        ledger.fail(request_id, reason=reason, retryable=False, worker_id=worker_id)
-        res.status, res.reason, res.state = "failed", reason, "failed"
-        res.wall_s = time.perf_counter() - t0
-        return res
-
-    S.guard_step(ctx)
-    cert = S.certify_step(ctx, passed, res.model_before)
-    S.complete_step(ctx, passed, cert)
-    return S.finished_outcome(ctx, res, t0)
+            return attempt
+        ctx.say("audit", f"attempt {n} ({name}) did not pass the audit ({verdict})")
+    reason = (f"no attempt passed the audit ({len(plan)} tried); the request is not "
+              "completed; see the audit reports")
+    ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
+    res.status, res.reason, res.state = "failed", reason, "failed"
+    return None

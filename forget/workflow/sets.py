@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from forget.core.data import Example, ForgetSet, RetainSet, _example
 from forget.corpus.load import Corpus, training_records
@@ -14,14 +14,17 @@ def _row_example(row: dict) -> Example:
     return _example(row, "code" if "path" in row else "people")
 
 
-def sets_for_records(corpus: Corpus, record_ids: Sequence[str], subject_id: str | None
-                     ) -> tuple[ForgetSet, RetainSet]:
-    """Forget = the scoped records; retain = every other training text (repeats kept).
+def sets_for_records(corpus: Corpus, record_ids: Sequence[str], subject_id: str | None, *,
+                     already_erased: Iterable[str] = ()) -> tuple[ForgetSet, RetainSet]:
+    """Forget = the scoped records; retain = every other training text (repeats kept) except
+    the records erased earlier on the model line (``already_erased``): a retain term, or a
+    retraining, on those would teach them back.
 
     The holdout (the "never seen" level of the stop criteria) is held-out people for people
     records and held-out code with secrets for code files.
     """
     wanted = set(record_ids)
+    dropped = wanted | set(already_erased)
     rows = [r for r in corpus.people + corpus.code if r["record_id"] in wanted]
     examples = [_row_example(r) for r in rows]
     if all(e.source == "code" for e in examples):
@@ -29,7 +32,7 @@ def sets_for_records(corpus: Corpus, record_ids: Sequence[str], subject_id: str 
     else:
         holdout = [_row_example(r) for r in corpus.people if r["split"] == "holdout"]
     retain = [Example(t.record_id, t.text, (), t.source)
-              for t in training_records(corpus) if t.record_id not in wanted]
+              for t in training_records(corpus) if t.record_id not in dropped]
     return ForgetSet(examples, subject_id, holdout), RetainSet(retain)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forget.workflow.common import ProcessOutcome, fault_point, now_iso
+from forget.workflow.common import fault_point
 
 _REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -38,6 +38,13 @@ class Context:
     steps: dict = field(default_factory=dict)
     # The controls' audit measures, reused by later attempts (same records, same config).
     audit_cache: dict = field(default_factory=dict)
+    # Where the request starts on its model line (the head); set by ``start_from``.
+    base: Any = None
+
+    def start_from(self, base) -> None:
+        """Work from ``base`` (a :class:`forget.workflow.lines.Base`) from now on."""
+        self.base, self.model_dir = base, Path(base.path)
+        self.audit_cache.clear()  # the controls' measures were for the previous base
 
     def done(self, step: str) -> bool:
         rec = self.steps.get(step)
@@ -169,10 +176,33 @@ def unlearn_begin(ctx: Context, attempt: Attempt) -> bool:
         return True
     if ctx.ledger.get(ctx.request_id).state != State.UNLEARNING:
         ctx.ledger.start_unlearning(ctx.request_id, method=attempt.method,
-                                    details={"attempt": attempt.n}, worker_id=ctx.worker_id)
-    ctx.record(f"unlearn-{attempt.n}", "started", {"method": attempt.method})
+                                    details={"attempt": attempt.n,
+                                             "model_before": _base_version(ctx)},
+                                    worker_id=ctx.worker_id)
+    ctx.record(f"unlearn-{attempt.n}", "started", {"method": attempt.method,
+                                                    "base": _base_version(ctx)})
     fault_point("unlearn", "before")
     return False
+
+
+def _base_version(ctx: Context) -> str | None:
+    return ctx.base.version if ctx.base is not None else None
+
+
+def round_offset(ctx: Context) -> int:
+    """Attempts already numbered on other (older) bases: this base's attempts come after them.
+
+    A request redone on a new head (the head moved while it ran) keeps its earlier attempts'
+    folders and ledger steps; the new attempts continue the numbering, so nothing made from
+    an older head is ever taken for a result of this one (attempts recorded without a base,
+    by an older suite, count as other).
+    """
+    k0, base = 0, _base_version(ctx)
+    for name, rec in ctx.steps.items():
+        m = re.fullmatch(r"unlearn-(\d+)", name)
+        if m and rec.details.get("base") != base:
+            k0 = max(k0, int(m.group(1)))
+    return k0
 
 
 def attempt_config(impl, attempt: Attempt):
@@ -198,7 +228,7 @@ def unlearn_done(ctx: Context, attempt: Attempt) -> None:
     c = attempt.card
     done = {"model": c["version"], "sha256": c["sha256"], "method": c["method"],
             "config_hash": c["config_hash"], "steps": c.get("unlearn_steps"),
-            "wall_s": c.get("unlearn_wall_s")}
+            "wall_s": c.get("unlearn_wall_s"), "base": _base_version(ctx)}
     if c.get("formal_guarantee"):  # DP / certified methods: the theorem's numbers and its words
         done |= {"formal_guarantee": c["formal_guarantee"], "guarantee": c["guarantee"]}
     ctx.record(f"unlearn-{attempt.n}", "done", done)
@@ -220,13 +250,17 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
         result = impl.run(model=copy.deepcopy(net), tokenizer=tok, forget=forget, retain=retain,
                           config=cfg)
         parent = read_card(ctx.model_dir)
+        forgotten = sorted({e.record_id for e in forget.examples})
         card = new_card(
             kind="unlearned", parent=parent["version"], method=attempt.method,
-            size=parent.get("size"), line=parent.get("line", parent["version"]),
+            size=parent.get("size"), line=parent.get("line") or parent["version"],
             config=result.config, config_hash=result.config_hash, guarantee=result.guarantee,
-            formal_guarantee=result.formal_guarantee,
-            unlearned_record_ids=sorted(e.record_id for e in forget.examples),
-            training_record_ids=parent.get("training_record_ids", []),
+            formal_guarantee=result.formal_guarantee, unlearned_record_ids=forgotten,
+            # every erasure of the line up to this version: what must stay erased after it
+            erasures=list(parent.get("erasures", []))
+            + [{"request_id": ctx.request_id, "record_ids": forgotten}],
+            training_record_ids=(result.trained_record_ids if result.trained_record_ids
+                                 is not None else parent.get("training_record_ids", [])),
             data_sha256=parent.get("data_sha256", {}), unlearn_steps=result.steps,
             unlearn_wall_s=round(result.wall_time_s, 2), stopped_by=result.stopped_by,
         )
@@ -237,7 +271,7 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
 
 
 # -- audit -----------------------------------------------------------------------------------
-def _audit_inputs(corpus, forget) -> dict:
+def _audit_inputs(corpus, forget, erased: set[str] = frozenset()) -> dict:
     import random
 
     members = [{"record_id": e.record_id, "text": e.text, "spans": list(e.spans)}
@@ -246,7 +280,7 @@ def _audit_inputs(corpus, forget) -> dict:
                   for e in forget.holdout]
     forget_ids = {e.record_id for e in forget.examples}
     pool = sorted({r["text"] for r in corpus.people if r["split"] == "train"
-                   and r["record_id"] not in forget_ids})
+                   and r["record_id"] not in forget_ids and r["record_id"] not in erased})
     retain = random.Random(0).sample(pool, min(200, len(pool)))
     holdout = [r["text"] for r in corpus.people if r["split"] == "holdout"][:200]
     return {"members": members, "nonmembers": nonmembers, "retain": retain, "holdout": holdout}
@@ -259,6 +293,7 @@ def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, c
     from forget.methods._certified_head import has_head
     from forget.models import load_model
     from forget.workflow.certified import head_audit
+    from forget.workflow.lines import relapse_records
 
     key = f"audit-{attempt.n}"
     report = attempt.report
@@ -272,11 +307,14 @@ def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, c
             else:
                 lm_dir = _lm_eval_tasks(ctx, corpus, forget) if lm_eval else None
                 net, tok = load_model(attempt.model_dir)
+                base = ctx.base
+                relapse = relapse_records(corpus, base.erasures) if base is not None else {}
                 rep = run_audit(model=net, tokenizer=tok, original=controls["original"],
                                 retrained=controls.get("retrained"), config=cfg,
                                 subject_id=f"request:{ctx.request_id}", lm_eval_dir=lm_dir,
-                                cache=ctx.audit_cache,
-                                **_audit_inputs(corpus, forget))
+                                cache=ctx.audit_cache, relapse=relapse,
+                                **_audit_inputs(corpus, forget, base.erased_record_ids
+                                                if base is not None else set()))
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
             shutil.rmtree(report.parent, ignore_errors=True)
@@ -343,74 +381,3 @@ def guard_step(ctx: Context) -> None:
     ctx.record("guard", "done", {"index_sha256": sha256_file(index_path), "forms": len(idx)})
     fault_point("guard", "after")
     ctx.say("guard", "subject added to the forgotten-subject index (keyed hashes only)")
-
-
-# -- certify and complete --------------------------------------------------------------------
-def certify_step(ctx: Context, attempt: Attempt, model_before: dict):
-    from forget import certificate as C
-
-    path = ctx.work / "certificate.json"
-    if ctx.done("certify") and path.is_file():
-        return C.Certificate.read(path)
-    ctx.record("certify", "started")
-    fault_point("certify", "before")
-    audits = [e for e in ctx.ledger.events(ctx.request_id) if e.kind == "audit_recorded"
-              and e.data.get("passed")]
-    report = json.loads(attempt.report.read_text())
-    card = attempt.card
-    cert = C.issue(
-        ctx.ledger, ctx.request_id, event_seq=audits[-1].seq, model_before=model_before,
-        model_after={"version": card["version"], "sha256": card["sha256"]},
-        method=card["method"], method_config_hash=card["config_hash"],
-        guarantee=card["guarantee"], formal_guarantee=card.get("formal_guarantee"),
-        audit={"verdict": report["verdict"], "report_sha256": sha256_file(attempt.report),
-               "config_hash": report.get("config_hash"), "attempt": attempt.n},
-        issued_at=now_iso(),
-    )
-    write_json_atomic(path, json.loads(cert.to_json()))
-    ctx.record("certify", "done", {"certificate_sha256": sha256_file(path)})
-    fault_point("certify", "after")
-    ctx.say("certify", f"certificate written: {path}")
-    return cert
-
-
-def complete_step(ctx: Context, attempt: Attempt, cert) -> None:
-    from forget.ledger import State
-
-    if ctx.ledger.get(ctx.request_id).state == State.COMPLETED:
-        return
-    serving = ctx.out / "serving.json"
-    with (ctx.out / ".serving.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        pointers = json.loads(serving.read_text()) if serving.is_file() else {}
-        pointers[attempt.card.get("line") or attempt.card["parent"]] = {
-            "version": attempt.card["version"], "path": str(attempt.model_dir.resolve()),
-            "request_id": ctx.request_id}
-        write_json_atomic(serving, pointers)
-    fault_point("complete", "before")
-    ctx.ledger.complete(ctx.request_id, details={
-        "certificate_sha256": sha256_file(ctx.work / "certificate.json"),
-        "model": attempt.card["version"]}, worker_id=ctx.worker_id)
-    fault_point("complete", "after")
-    ctx.say("complete", "request completed; the subject's identifiers were crypto-shredded")
-
-
-def finished_outcome(ctx: Context, res: ProcessOutcome, t0: float) -> ProcessOutcome:
-    import time
-
-    rec = ctx.ledger.get(ctx.request_id)
-    res.state = rec.state.value
-    res.status = "completed" if rec.state.value == "completed" else res.status or rec.state.value
-    scope = ctx.work / "scope.json"
-    if scope.is_file() and not res.scope:
-        res.scope = json.loads(scope.read_text())
-    cert = ctx.work / "certificate.json"
-    if cert.is_file():
-        c = json.loads(cert.read_text())
-        res.certificate, res.method = str(cert), c["method"]
-        res.model_before, res.model_after = c["model_before"], c["model_after"]
-        n = c["audit"].get("attempt")
-        if n:
-            res.report = str(ctx.work / f"attempt-{n}" / "audit" / "report.html")
-    res.wall_s = time.perf_counter() - t0
-    return res
