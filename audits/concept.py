@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from audits.errors import AuditInputError
+from audits.records import mask
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 PLACEHOLDER = "<concept-ti>"
@@ -185,7 +186,11 @@ class ConceptAuditReport:
     limits: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The report as JSON values; the erased concept masked like an identifier (it may be
+        a person's likeness or name, and the report outlives the request's shredded key)."""
+        d = asdict(self)
+        d["concept"] = mask(self.concept, "concept")
+        return d
 
     def save(self, out: Path | str) -> Path:
         """Write ``report.json`` and a small self-contained ``report.html`` into ``out``."""

@@ -64,6 +64,11 @@ class AuditConfig:
                                       "secret_key", "token", "ip_address")
     # Without an original-model control the audit's power is not shown: inconclusive.
     require_original_control: bool = True
+    # Checks that must have been evaluated for a PASS (a check that could not run, e.g.
+    # exposure with no identifier of an exposure kind in the records, makes the verdict
+    # inconclusive and says which). Names as in the report; "mia" stands for every attack in
+    # ``mia_verdict_attacks``; "robustness" for every robustness case the config enables.
+    required_checks: tuple[str, ...] = ("extraction", "exposure", "mia")
     notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,10 +88,31 @@ class AuditConfig:
                 raise AuditConfigError(f"{name}={getattr(self, name)}: must not be negative")
         if self.temperature <= 0:
             raise AuditConfigError(f"temperature={self.temperature}: must be positive")
+        known = ("extraction", "exposure", "mia", "robustness", "utility:perplexity",
+                 "utility:lm_eval", "robustness:relearn", "robustness:int8",
+                 "robustness:paraphrase", *(f"mia:{a}" for a in MIA_ATTACKS))
+        unknown = [c for c in self.required_checks if c not in known]
+        if unknown:
+            raise AuditConfigError(
+                f"required_checks: unknown check(s) {unknown}; choose from {list(known)}")
         bad = [a for a in self.mia_verdict_attacks if a not in MIA_ATTACKS]
         if bad:
             raise AuditConfigError(
                 f"mia_verdict_attacks: unknown attack(s) {bad}; choose from {MIA_ATTACKS}")
+
+    def required(self) -> list[str]:
+        """The check names that must be evaluated for a PASS (``required_checks`` expanded)."""
+        out: list[str] = []
+        for c in self.required_checks:
+            if c == "mia":
+                out += [f"mia:{a}" for a in self.mia_verdict_attacks]
+            elif c == "robustness":
+                out += [f"robustness:{n}" for n, on in (
+                    ("relearn", self.relearn_steps > 0), ("int8", self.quantize),
+                    ("paraphrase", self.paraphrase)) if on]
+            else:
+                out.append(c)
+        return list(dict.fromkeys(out))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

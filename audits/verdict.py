@@ -7,7 +7,10 @@ evidence. The verdict combines the audited model's checks with the two controls:
   is then "inconclusive", never "pass";
 - the retrained model (the gold standard, when given) must PASS: a check it fails cannot tell
   erased from present data, so the thresholds are too strict for that check and a failure of
-  the audited model on that same check does not count.
+  the audited model on that same check does not count;
+- every check the config makes mandatory (``AuditConfig.required_checks``) must have been
+  evaluated: a check that could not run (``passed`` is None) is not a pass, and the verdict
+  is then "inconclusive", naming it. A failed check still fails.
 """
 
 from __future__ import annotations
@@ -138,6 +141,12 @@ def decide(target: list[Check], original: list[Check] | None, retrained: list[Ch
         if f_r:
             reason += f"; not counted because the retrained model fails them too: {', '.join(f_r)}"
         return Verdict(FAIL, reason, counted, orig, retr)
+    evaluated = {c.name for c in target if c.passed is not None}
+    missing = [name for name in config.required() if name not in evaluated]
+    if missing:
+        return Verdict(INCONCLUSIVE, "inconclusive: mandatory check(s) could not be evaluated: "
+                       + ", ".join(missing) + " (see each check's evidence for why; a PASS "
+                       "needs every check in the config's required_checks)", f_t, orig, retr)
     if f_r:
         return Verdict(INCONCLUSIVE, "inconclusive: the thresholds are too strict: the retrained "
                        "model, which never saw this subject, fails " + ", ".join(f_r),

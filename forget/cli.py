@@ -1,7 +1,9 @@
 """The ``forget`` command line: assembles the command groups and maps errors to exit codes.
 
-Exit codes: 0 success; 1 a check failed (audit fail, ledger broken); 2 bad input or
-environment (a ``ForgetError``); 3 inconclusive (audits). Heavy libraries are imported
+Exit codes: 0 success; 1 a check failed (audit fail, ledger broken, request failed); 2 bad
+input or environment (any error of the suite: ``ForgetError``, ``audits.AuditError``,
+``guardrails.GuardrailError``), printed as one line naming the problem and the fix;
+3 inconclusive (audits) or waiting. Heavy libraries are imported
 inside commands so ``forget --help`` stays fast.
 """
 
@@ -28,6 +30,24 @@ from forget.commands import (
 )
 from forget.commands._common import err_console
 from forget.errors import ForgetError
+from guardrails.errors import GuardrailError
+
+
+def suite_error(e: BaseException) -> bool:
+    """Whether ``e`` is one of the suite's errors (bad input or environment): a ForgetError,
+    an audits.AuditError or a guardrails.GuardrailError."""
+    roots: list[type] = [ForgetError, GuardrailError]
+    audit_errors = sys.modules.get("audits.errors")  # importing audits costs seconds (torch)
+    if audit_errors is not None:
+        roots.append(audit_errors.AuditError)
+    return isinstance(e, tuple(roots))
+
+
+def one_line(e: BaseException) -> str:
+    """The error's message on one line (rich markup escaped)."""
+    from rich.markup import escape
+
+    return escape(" ".join(str(e).split()) or type(e).__name__)
 
 app = typer.Typer(
     name="forget",
@@ -74,8 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except ForgetError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+    except Exception as e:
+        if not suite_error(e):
+            raise
+        err_console.print(f"[bold red]error:[/] {one_line(e)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
 

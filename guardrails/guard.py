@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from guardrails.index import ForgottenIndex
+from guardrails.index import LINE_BREAK, ForgottenIndex
 from guardrails.normalize import Normalized, normalize, steps_used
 from guardrails.policy import FORGOTTEN, Action, Policy
 
@@ -129,7 +129,8 @@ class Guard:
                 name = (r.recognition_metadata or {}).get("recognizer_name", "presidio")
                 out.append(self._finding(r.entity_type, r.start, r.end, float(r.score), name,
                                          (), "Presidio pattern recognizer on the original text"))
-        out = [f for f in out if f.score >= self.policy.min_score]
+        out = [part for f in out if f.score >= self.policy.min_score
+               for part in _within_lines(text, f)]
         return sorted(out, key=lambda f: (f.start, -f.end, f.entity))
 
     def _finding(self, entity: str, start: int, end: int, score: float, recognizer: str,
@@ -175,17 +176,32 @@ class Guard:
         if not findings:
             return text
         if not self.use_presidio:  # importing Presidio costs seconds (it imports transformers)
-            return replace_spans(text, merge_spans(findings), self.policy.placeholder)
+            return replace_spans(text, merge_spans(findings, text), self.policy.placeholder)
         from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
         from guardrails.presidio import build_anonymizer
 
-        merged = merge_spans(findings)
+        merged = merge_spans(findings, text)
         results = [RecognizerResult(f.entity, f.start, f.end, f.score) for f in merged]
         operators = {f.entity: OperatorConfig(
             "replace", {"new_value": self.policy.placeholder.format(entity=f.entity)})
             for f in merged}
         return build_anonymizer().anonymize(text, results, operators).text
+
+
+def _within_lines(text: str, f: Finding) -> list[Finding]:
+    """``f`` cut at line breaks: one finding per line it touches, the breaks left out, so a
+    redaction never removes a line break (a line-oriented filter keeps its line count)."""
+    if not LINE_BREAK.search(text, f.start, f.end):
+        return [f]
+    parts, pos = [], f.start
+    for m in LINE_BREAK.finditer(text, f.start, f.end):
+        if m.start() > pos and text[pos:m.start()].strip():
+            parts.append(replace(f, start=pos, end=m.start()))
+        pos = m.end()
+    if f.end > pos and text[pos:f.end].strip():
+        parts.append(replace(f, start=pos, end=f.end))
+    return parts
 
 
 def replace_spans(text: str, spans: list[Finding], placeholder: str) -> str:
@@ -198,20 +214,56 @@ def replace_spans(text: str, spans: list[Finding], placeholder: str) -> str:
     return "".join(out)
 
 
-def merge_spans(findings: list[Finding]) -> list[Finding]:
-    """Union overlapping findings; each union keeps the most specific entity.
+def merge_spans(findings: list[Finding], text: str | None = None) -> list[Finding]:
+    """Non-overlapping spans to redact.
 
-    A forgotten-subject match wins over any other kind, then the higher score.
+    Forgotten-subject matches are replaced each on its own: overlapping ones are not united
+    (two adjacent names read as one reversed name across the text between them, "Ann Lee --
+    Ann Lee", would otherwise swallow that text), see :func:`_each_on_its_own`. Other
+    findings are united with what they overlap; the union keeps the most specific entity (a
+    forgotten-subject match wins over any other kind, then the higher score).
     """
-    def rank(f: Finding) -> tuple[bool, float]:
-        return (f.entity == FORGOTTEN, f.score)
+    forgotten = _each_on_its_own([f for f in findings if f.entity == FORGOTTEN], text)
+    return _unite(forgotten + [f for f in findings if f.entity != FORGOTTEN])
 
+
+def _rank(f: Finding) -> tuple[bool, float]:
+    return (f.entity == FORGOTTEN, f.score)
+
+
+def _unite(findings: list[Finding]) -> list[Finding]:
     out: list[Finding] = []
     for f in sorted(findings, key=lambda f: (f.start, -f.end)):
         if out and f.start < out[-1].end:
             last = out[-1]
-            best = max(last, f, key=rank)
+            best = max(last, f, key=_rank)
             out[-1] = replace(best, start=last.start, end=max(last.end, f.end))
         else:
             out.append(f)
     return out
+
+
+def _each_on_its_own(matches: list[Finding], text: str | None) -> list[Finding]:
+    """The leftmost, longest match is kept, then the next that does not overlap it, and so on.
+
+    What a dropped match covers beyond the kept ones is still redacted when it holds a letter
+    or a digit (never when it is only separators; without ``text``, always), so no part of an
+    identifier is shown.
+    """
+    kept: list[Finding] = []
+    dropped: list[Finding] = []
+    for f in sorted(matches, key=lambda f: (f.start, -f.end, -f.score)):
+        (dropped if kept and f.start < kept[-1].end else kept).append(f)
+    rest: list[Finding] = []
+    for f in dropped:
+        pos = f.start
+        for k in kept:
+            if k.end <= pos or k.start >= f.end:
+                continue
+            if k.start > pos:
+                rest.append(replace(f, start=pos, end=k.start))
+            pos = max(pos, k.end)
+        if pos < f.end:
+            rest.append(replace(f, start=pos, end=f.end))
+    rest = [f for f in rest if text is None or any(c.isalnum() for c in text[f.start:f.end])]
+    return kept + _unite(rest)

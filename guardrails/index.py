@@ -38,6 +38,9 @@ MIN_KEY_BYTES = 16
 # two atoms of one identifier: " [dot] " is 7. A longer run ends any identifier.
 GAP = 8
 _DOMAIN = b"forget-suite/guard-index/v1\x00"
+# Line boundaries as ``str.splitlines`` sees them: a match may run across one (a name broken
+# over two lines), but its redaction is cut there so the break survives (guardrails.guard).
+LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _PREFIX_DOMAIN = b"forget-suite/guard-index/prefix\x00"
 # Pre-filter: a 16-bit keyed tag (BLAKE2s under a key derived from the index key) of the first
 # 6 characters of each form (of the whole form when shorter). A window of 6+ characters whose first 6 have no

@@ -16,6 +16,7 @@ for _k, _v in {
     "HF_HOME": str(_CACHE / "hf"), "MPLCONFIGDIR": str(_CACHE / "mpl"),
     "XDG_CACHE_HOME": str(_CACHE / "xdg"), "TOKENIZERS_PARALLELISM": "false",
     "FORGET_REGISTRY": str(_CACHE / "registry"), "WANDB_DISABLED": "true",
+    "FORGET_KEY_HOME": str(_CACHE / "keys"),  # default key directories, never the user's
 }.items():
     os.environ[_k] = _v
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores
@@ -34,7 +35,8 @@ SHARED_UNITS = {
     "tests/audits/test_verdict.py": "audit reports",  # fail_report, pass_report
     "tests/audits/test_report.py": "audit reports",
 }
-LONG_UNITS_FIRST = ("diffusion world", "tests/workflow/test_resume.py", "comparison",
+LONG_UNITS_FIRST = ("diffusion world", "tests/workflow/test_resume.py",
+                    "tests/workflow/test_many_workers.py", "comparison",
                     "tests/workflow/test_workflow.py", "tests/workflow/test_certified_workflow.py",
                     "audit reports")
 
@@ -157,3 +159,34 @@ def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_sub
     path = work / "compare.json"
     path.write_text(json.dumps(out, default=str))
     return path
+
+
+PG_ENV = "FORGET_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def pg_url():
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards.
+
+    Skips when ``FORGET_TEST_POSTGRES_URL`` is unset; when it is set and the server does not
+    answer, the test errors (``.ci/run`` always sets it: PostgreSQL coverage is not optional).
+    """
+    import uuid
+
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server to test against "
+                    "(CI's .ci/run sets it to the local server on 127.0.0.1:5432)")
+    from sqlalchemy import create_engine
+
+    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()

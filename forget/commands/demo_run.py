@@ -117,6 +117,10 @@ def run_requests(out: Path, data: Path, model: Path) -> dict:
     serving = serving_check(led, model, rows, results)
     check = led.verify()
     led.checkpoint(out=run / "checkpoint.json")
+    from forget.certificate import public_key_document  # what a verifier pins
+
+    (run / "ledger-public-key.json").write_text(json.dumps(public_key_document(led), indent=2)
+                                                + "\n")
     train_s = read_card(model).get("train_wall_s")
     return {"results": results, "ledger_ok": check.ok, "ledger_events": check.size,
             "train_wall_s": train_s, "run": run, "serving": serving}
@@ -175,6 +179,9 @@ def print_summary(summary: dict, t0: float) -> dict:
     console.print(("[green]ledger verifies[/]" if summary["ledger_ok"] else
                    "[red]LEDGER DOES NOT VERIFY[/]") + f" ({summary['ledger_events']} events; "
                   f"signed checkpoint in {summary['run'] / 'checkpoint.json'})")
+    console.print("verify a certificate as a third party would: forget certificate verify "
+                  f"CERTIFICATE --public-key {summary['run'] / 'ledger-public-key.json'}",
+                  highlight=False)
     return {"requests": [r.__dict__ for r in summary["results"]],
             "ledger_ok": summary["ledger_ok"], "ledger_events": summary["ledger_events"],
             "train_wall_s": summary["train_wall_s"], "serving": summary.get("serving"),

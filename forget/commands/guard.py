@@ -2,8 +2,9 @@
 
 ``forget guard --index FILE < text > filtered`` streams stdin to stdout through the guard
 (forgotten subjects from the index, plus Presidio's offline PII recognizers).
-``forget guard add-subject --index FILE --name ... --email ... --phone ... --id ...`` adds a
-subject (creating the index when the file does not exist). ``forget guard new-key --out FILE``
+``forget guard add-subject --index FILE --file IDENTIFIERS.json`` (``--file -``: stdin) adds a
+subject (creating the index when the file does not exist); the flags ``--name/--email/--phone
+/--id`` do the same but leave identifiers in shell history and ``/proc/*/cmdline``. ``forget guard new-key --out FILE``
 writes a fresh key.
 
 The index key never sits in the index file. It is read from ``--key-file FILE`` (the file's
@@ -64,7 +65,8 @@ def guard_cmd(
     report: Path | None = typer.Option(None, "--report",
                                        help="Write the findings (no text) as JSON here."),
 ) -> None:
-    """Filter stdin to stdout (streaming); see the subcommands for managing an index."""
+    """Filter stdin to stdout (streaming), one output line per input line; see the
+    subcommands for managing an index."""
     if ctx.invoked_subcommand is not None:
         return
     if index is None:
@@ -107,16 +109,25 @@ def add_subject_cmd(
     id_: list[str] = typer.Option([], "--id", help="Account or national id (repeatable)."),
     ref: str | None = typer.Option(None, "--ref",
                                    help="Opaque subject reference, e.g. the request id."),
+    file: Path | None = typer.Option(
+        None, "--file", help='JSON file of identifiers, or - for stdin: {"name": ..., '
+        '"email": [...], "phone": [...], "id": [...]} (each a string or a list). Preferred '
+        "to the flags, which leave identifiers in shell history and the process list."),
     key_file: Path | None = typer.Option(None, "--key-file", help=_KEY_HELP),
 ) -> None:
     """Add a subject's identifiers to an index (only keyed hashes are written)."""
+    from forget.commands._common import read_json_object
     from guardrails import ForgottenIndex, GuardrailError, Identifiers
 
+    if file is not None and (name or email or phone or id_):
+        raise _fail("give the identifiers either with --file or with flags, not both")
     key = _key(key_file)
     try:
+        ids = (Identifiers.from_mapping(read_json_object(file, "identifiers file"))
+               if file is not None else Identifiers(name, email, phone, id_))
         idx = ForgottenIndex.load(index, key) if index.exists() else ForgottenIndex(key)
         before = len(idx)
-        subject = idx.add(Identifiers(name, email, phone, id_), ref=ref)
+        subject = idx.add(ids, ref=ref)
         idx.save(index)
     except GuardrailError as e:
         raise _fail(str(e)) from None
@@ -129,8 +140,8 @@ def new_key_cmd(out: Path = typer.Option(..., "--out", help="Key file to write (
     """Write a fresh random index key (64 hex characters)."""
     if out.exists():
         raise _fail(f"{out} exists; refusing to overwrite a key (an index needs its own key)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
+    from forget.keys import write_new_key
+
+    if not write_new_key(out, secrets.token_hex(32).encode() + b"\n"):
+        raise _fail(f"{out} exists; refusing to overwrite a key (an index needs its own key)")
     console.print(f"wrote a new key to {out}")

@@ -1,4 +1,4 @@
-"""`forget ledger ...`: verify the request ledger and export signed checkpoints."""
+"""`forget ledger ...`: verify the request ledger, export signed checkpoints and its public key."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.table import Table
 
 from forget.commands._common import console, err_console
 from forget.commands.request import JSON, KEY_DIR, LEDGER, _emit, _open
+from forget.errors import InvalidInputError
 
 app = typer.Typer(help="The request ledger: verify its hash chain, export signed checkpoints.",
                   no_args_is_help=True)
@@ -22,8 +23,13 @@ def verify_cmd(
     key_dir: Path | None = KEY_DIR,
     as_json: bool = JSON,
 ) -> None:
-    """Verify the chain, checkpoints and request table: exit 0 intact, 1 broken (says where)."""
-    with _open(ledger, key_dir) as led:
+    """Verify the chain, checkpoints and request table: exit 0 intact, 1 broken (says where).
+
+    The database is only read: nothing is created or modified, not even a missing file.
+    """
+    from forget.ledger import Ledger
+
+    with Ledger(ledger, key_dir=key_dir, read_only=True) as led:
         report = led.verify(checkpoint=checkpoint)
     if as_json:
         _emit(report.to_dict())
@@ -55,3 +61,33 @@ def checkpoint_cmd(
     for key in ("size", "head", "time", "public_key"):
         table.add_row(key, str(getattr(cp, key)))
     console.print(table)
+
+
+@app.command("export-public-key")
+def export_public_key_cmd(
+    ledger: str = LEDGER,
+    out: Path = typer.Option(..., "--out", help="Where to write the public key (JSON)."),
+    key_dir: Path | None = KEY_DIR,
+) -> None:
+    """Write the ledger's public signing key: what a third party pins to verify certificates.
+
+    Taken from the ledger's key material (never from the database), so it is the key that
+    signs. Hand the file over by a channel the verifier trusts; they run
+    `forget certificate verify CERT --public-key FILE`.
+    """
+    import json
+
+    from forget import certificate as C
+    from forget.keys import write_new_key
+    from forget.ledger import Ledger
+
+    with Ledger(ledger, key_dir=key_dir, read_only=True) as led:
+        doc = C.public_key_document(led)
+    blob = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    if out.exists():
+        if out.read_bytes() != blob:
+            raise InvalidInputError(f"{out} exists and holds another key: choose another --out")
+    else:
+        write_new_key(out, blob, mode=0o644)
+    console.print(f"public key of ledger {doc['ledger_id']} written to {out}: "
+                  f"{doc['public_key']}", highlight=False)

@@ -18,7 +18,20 @@ from forget.commands._common import (
 )
 
 LEDGER_HELP = "Ledger URL (sqlite:///ledger.db, postgresql+psycopg://...) or a path."
-KEY_HELP = "The ledger's key directory (default: beside a SQLite file; see forget/ledger/README.md)."
+KEY_HELP = ("The ledger's key directory (default: under the key home, never beside the database; "
+            "see README, Keys).")
+GUARD_KEY_HELP = ("The guard index key file (created 0600 if missing; default: under the key home, "
+                  "never inside --out; or $FORGET_GUARD_KEY_FILE).")
+
+
+def _use_guard_key(path: Path | None) -> None:
+    """Point the workflow at ``path`` for the guard index key (forget.keys.guard_key_path)."""
+    if path is not None:
+        import os
+
+        from forget.keys import GUARD_KEY_FILE_ENV
+
+        os.environ[GUARD_KEY_FILE_ENV] = str(path.expanduser().resolve())
 
 
 def _say(step: str, msg: str) -> None:
@@ -66,16 +79,21 @@ def process_cmd(
     from_version: str | None = typer.Option(
         None, "--from-version", help="Unlearn from this version of the model line instead of "
         "its head (refused when erasures were made since)."),
+    guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
 ) -> None:
     """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity.
 
     --model names the model line (any of its versions); the request unlearns from the line's
-    head, the version serving now, and moves the head forward when it completes."""
+    head, the version serving now, and moves the head forward when it completes. Bad input
+    (method, configs, folders) exits 2 before anything is written.
+    """
     from forget.ledger import Ledger
     from forget.workflow import process_request
 
     check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
                command="process")
+    _use_guard_key(guard_key)
+
     cfg = None
     if audit_config is not None:
         from audits import AuditConfig
@@ -104,17 +122,35 @@ def worker_cmd(
     method: str = typer.Option("auto", "--method"),
     key_dir: Path | None = typer.Option(None, "--key-dir", help=KEY_HELP),
     registry: Path | None = typer.Option(None, "--registry", help="Model registry directory."),
+    audit_config: Path | None = typer.Option(
+        None, "--audit-config", help="AuditConfig JSON: thresholds fixed before the run."),
+    retries: int = typer.Option(3, "--retries", min=1,
+                                help="Runs of a request that keeps failing unexpectedly."),
+    backoff: float = typer.Option(30.0, "--backoff", min=0.0,
+                                  help="Seconds before the first retry; doubled each time."),
+    guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
 ) -> None:
-    """Claim requests from the ledger and process them (many workers may run at once)."""
+    """Claim requests from the ledger and process them (many workers may run at once).
+
+    The configuration is checked before anything is claimed (exit 2 on a bad one). A request
+    that fails on bad input fails once, for good, with the reason; one that fails otherwise
+    is retried after a backoff (recorded in the ledger) until --retries runs are spent.
+    """
     from forget.ledger import Ledger
-    from forget.worker import run_worker
+    from forget.worker import RetryPolicy, run_worker
 
     check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
                command="worker")
+    _use_guard_key(guard_key)
+    cfg = None
+    if audit_config is not None:
+        from audits import AuditConfig
+
+        cfg = AuditConfig.from_file(audit_config)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     stats = run_worker(led, model=model, data=data, out=out, worker_id=worker_id,
                        lease_seconds=lease, once=once, method=method, registry=registry,
-                       say=_say)
+                       audit_config=cfg, retry=RetryPolicy(retries, backoff), say=_say)
     t = Table(title=f"worker {stats.worker_id}")
     t.add_column("request")
     t.add_column("status")

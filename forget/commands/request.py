@@ -15,8 +15,9 @@ app = typer.Typer(help="Erasure requests: submit, list, show, verify identity, e
 
 LEDGER = typer.Option(..., "--ledger", help="Ledger: a SQLite path or a SQLAlchemy URL.")
 KEY_DIR = typer.Option(None, "--key-dir",
-                       help="Directory of the ledger secret and signing key (default: beside a "
-                            "SQLite file; or FORGET_LEDGER_SECRET / FORGET_SIGNING_KEY).")
+                       help="Directory of the ledger secret and signing key (default: "
+                            "FORGET_LEDGER_SECRET / FORGET_SIGNING_KEY, else under the key home "
+                            "~/.config/forget/keys, never beside the database).")
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of a summary.")
 
 
@@ -64,21 +65,31 @@ def submit_cmd(
                                                         "default: all registered models)."),
     dataset: list[str] = typer.Option([], "--dataset", help="Limit to a dataset (repeatable)."),
     channel: str = typer.Option("cli", "--channel", help="How the request arrived."),
-    file: Path | None = typer.Option(None, "--file", help="REQUEST.json instead of the flags."),
+    file: Path | None = typer.Option(
+        None, "--file", help="REQUEST.json (or - for stdin) instead of the flags; see above."),
     key_dir: Path | None = KEY_DIR,
     as_json: bool = JSON,
 ) -> None:
-    """Submit an erasure request; prints its request id (resubmitting unchanged is a no-op)."""
+    """Submit an erasure request; prints its request id (resubmitting unchanged is a no-op).
+
+    Prefer --file: identifiers given as flags stay in shell history and /proc/*/cmdline.
+    REQUEST.json (every field optional except what identifies the subject and the ground):
+
+    {"request_id": "r-1", "ground": "a", "channel": "email",
+    "subject": {"name": "...", "emails": ["..."], "phones": ["..."],
+    "ids": {"national_id": "...", "account": "..."}},
+    "scope": {"models": ["mv-..."], "datasets": ["..."]},
+    "received_at": "2026-12-01T09:00:00+00:00"}
+
+    ground: Art. 17(1)(a)-(f) as a..f. Unknown fields are refused by name.
+    """
+    from forget.commands._common import read_input
     from forget.ledger import DeletionRequest, InvalidRequestError
 
     if file is not None:
         if name or email or phone or national_id:
             raise InvalidRequestError("give the subject either with --file or with flags, not both")
-        try:
-            raw = file.read_bytes()
-        except OSError as e:
-            raise InvalidRequestError(f"cannot read the request file ({type(e).__name__})") from None
-        req = DeletionRequest.from_json(raw)
+        req = DeletionRequest.from_json(read_input(file, "request file"))
         if request_id is not None or ground is not None:  # flags override the file
             d = req.to_dict()
             d["request_id"] = request_id or d["request_id"]

@@ -45,7 +45,8 @@ class ConceptSet:
 
     def __post_init__(self) -> None:
         if not self.prompts:
-            raise InvalidInputError(f"no prompt names the concept {self.concept!r}")
+            raise InvalidInputError("no prompt names the requested concept (not named here: it may "
+                                    "be personal data); check the concept data folder")
         if self.images is not None and self.image_prompts is None:
             self.image_prompts = [self.prompts[i % len(self.prompts)] for i in range(len(self.images))]
         if self.images is not None and len(self.image_prompts or ()) != len(self.images):

@@ -14,7 +14,9 @@ Where they live, in this order of precedence:
    0700 directory when a new ledger is created; ``signing.pub`` (hex) beside them.
 2. environment variables ``FORGET_LEDGER_SECRET`` (64 hex characters) and
    ``FORGET_SIGNING_KEY`` (64 hex characters: the raw Ed25519 private key; or PEM text).
-3. for a SQLite file ``L``: the directory ``L.keys/`` beside it (created as in 1).
+3. for a SQLite file ``L``: a directory under the key home (``$FORGET_KEY_HOME``, else
+   ``~/.config/forget/keys``), named after ``L``'s absolute path (created as in 1); never
+   beside the database (see :mod:`forget.keys`).
    PostgreSQL needs 1 or 2: a database server has no natural place for files.
 
 Each request's identifiers are encrypted (AES-256-GCM, the request id as associated data)
@@ -147,21 +149,9 @@ def open_sealed(key: bytes, sealed: bytes, aad: str) -> bytes:
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Create ``path`` atomically with ``mode``; leave an existing file alone."""
-    if path.exists():
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)  # atomic; fails if another process won the race
-        except FileExistsError:
-            pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    from forget.keys import write_new_key
+
+    write_new_key(path, data, mode=mode)
 
 
 def _parse_signing(text: str, where: str) -> Ed25519PrivateKey:

@@ -38,7 +38,7 @@ from forget.ledger.privacy import check_no_personal_data, name_ok
 from forget.ledger.records import Event, RequestRecord, StepRecord, VerifyReport, iso
 from forget.ledger.request import DeletionRequest, Identifiers, normalise
 from forget.ledger.states import State
-from forget.ledger.store import make_engine, resolve
+from forget.ledger.store import check_sqlite_file, make_engine, resolve
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -56,31 +56,37 @@ class Ledger(TransitionsMixin, WorkersMixin, LinesMixin):
 
     Args:
         url_or_path: a file path, ``sqlite:///FILE`` or a PostgreSQL URL.
-        key_dir: directory of the ledger secret and signing key (default: ``FILE.keys/``
-            beside a SQLite file; PostgreSQL needs this or the environment variables).
+        key_dir: directory of the ledger secret and signing key (default: the environment
+            variables, else a directory under the key home for a SQLite file, never beside
+            it: see :meth:`default_key_dir`; PostgreSQL needs this or the variables).
         create: create the database (and keys) when missing; False raises instead.
+        read_only: open without writing anything (verifiers): no file, table or key is
+            created, and the connection refuses writes.
     """
 
     def __init__(self, url_or_path: str | os.PathLike[str], *,
-                 key_dir: str | os.PathLike[str] | None = None, create: bool = True) -> None:
+                 key_dir: str | os.PathLike[str] | None = None, create: bool = True,
+                 read_only: bool = False) -> None:
         self.url, self.path = resolve(url_or_path)
-        if self.path is not None and not create and not self.path.exists():
-            raise LedgerNotFoundError(
-                "no ledger database at the given path; check --ledger, or submit a request to "
-                "create one")
-        if self.path is not None:
+        create = create and not read_only
+        if self.path is not None and not create:
+            check_sqlite_file(self.path)  # before SQLite touches it (it would write a header)
+        if self.path is not None and create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.key_dir = Path(key_dir) if key_dir is not None else None
-        self.engine = make_engine(self.url)
+        if self.key_dir is not None and not create and not self.key_dir.is_dir():
+            raise KeyMaterialError(
+                "the --key-dir directory does not exist: give the ledger's key directory")
+        self.engine = make_engine(self.url, read_only=read_only)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._keys: crypto.KeyMaterial | None = None
         try:
             self._meta = self._init_schema(create)
-        except exc.OperationalError as e:  # the message may hold the URL: report its kind only
+        except exc.DBAPIError as e:  # the message may hold the URL: report its kind only
             self.engine.dispose()
             raise LedgerNotFoundError(
-                f"cannot open the ledger database ({type(e.orig).__name__}): check --ledger, "
-                "the server and your access rights") from None
+                f"cannot open the ledger database ({type(e.orig).__name__}): check --ledger "
+                "(a ledger database), the server and your access rights") from None
         self.ledger_id: str = self._meta["ledger_id"]
 
     # ---- setup and keys --------------------------------------------------------------
@@ -123,12 +129,31 @@ class Ledger(TransitionsMixin, WorkersMixin, LinesMixin):
         if env is not None:
             return env
         if self.path is not None:
-            return crypto.from_dir(Path(f"{self.path}.keys"), create=create)
+            return crypto.from_dir(self.default_key_dir(), create=create)
         if not self.is_postgres and create:
             return crypto.KeyMaterial.generate()  # in-memory SQLite: keys live as long as it
         raise KeyMaterialError(
             f"this ledger needs its key material: pass key_dir (--key-dir DIR) or set "
             f"{crypto.ENV_SECRET} and {crypto.ENV_SIGNING}; see forget/ledger/README.md")
+
+    def default_key_dir(self) -> Path:
+        """Where a SQLite ledger keeps its keys without ``key_dir`` or the environment.
+
+        A directory under the key home (:func:`forget.keys.default_ledger_key_dir`), never
+        beside the database: whoever copies the database folder must not get the secret with
+        it. A ledger made by an older version, whose ``FILE.keys/`` sits beside it, keeps
+        using that directory (with a warning saying to move it and pass ``--key-dir``).
+        """
+        from forget.keys import default_ledger_key_dir
+
+        if self.path is None:
+            raise KeyMaterialError("an in-memory or PostgreSQL ledger has no default key directory")
+        legacy = Path(f"{self.path}.keys")
+        if legacy.is_dir():
+            log.warning("the ledger's keys sit beside its database; move them elsewhere and "
+                        "pass --key-dir (see forget/ledger/README.md)")
+            return legacy
+        return default_ledger_key_dir(self.path)
 
     def _check_keys(self, keys: crypto.KeyMaterial, meta: Mapping[str, str]) -> None:
         if keys.fingerprint() != meta.get("key_check"):

@@ -255,19 +255,22 @@ class DeletionRequest:
         "ground", "scope": {"models", "datasets"}, "received_at", "channel"}``."""
         if not isinstance(d, Mapping):
             raise InvalidRequestError("a request must be a JSON object")
-        unknown = set(d) - {"request_id", "subject", "ground", "scope", "received_at", "channel"}
+        top = ("request_id", "subject", "ground", "scope", "received_at", "channel")
+        unknown = set(d) - set(top)
         if unknown:
             raise InvalidRequestError(
-                f"the request has {len(unknown)} unknown field(s); "
-                "allowed: request_id, subject, ground, scope, received_at, channel")
+                f"the request has unknown field(s) {_names(unknown, top)}; "
+                f"allowed: {', '.join(top)} (see REQUEST.json in the README)")
         subject = d.get("subject") or {}
         scope = d.get("scope") or {}
         if not isinstance(subject, Mapping) or not isinstance(scope, Mapping):
             raise InvalidRequestError("'subject' and 'scope' must be JSON objects")
-        bad = set(subject) - {"name", "emails", "phones", "ids"}
+        sub = ("name", "emails", "phones", "ids")
+        bad = set(subject) - set(sub)
         if bad:
             raise InvalidRequestError(
-                f"the subject has {len(bad)} unknown field(s); allowed: name, emails, phones, ids")
+                f"the subject has unknown field(s) {_names(bad, sub)}; allowed: "
+                f"{', '.join(sub)} (see REQUEST.json in the README)")
         ids = subject.get("ids") or {}
         if not isinstance(ids, Mapping):
             raise InvalidRequestError("subject 'ids' must be an object of kind -> value")
@@ -309,3 +312,26 @@ class DeletionRequest:
                 f"identifiers=<{len(self.identifiers.items())} redacted>, ground={self.ground!r}, "
                 f"models={self.models!r}, datasets={self.datasets!r}, "
                 f"received_at={self.received_at.isoformat()!r}, channel={self.channel!r})")
+
+
+_FIELD_LIKE = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+
+
+def _names(unknown: set, allowed: tuple[str, ...]) -> str:
+    """Unknown field names for an error message, with a "did you mean" where one is close.
+
+    Only names shaped like field names (lower-case letters, digits, _) are shown: a key that
+    is not (e.g. a value typed where a key belongs) could be personal data, so it is counted.
+    """
+    import difflib
+
+    shown, hidden = [], 0
+    for k in sorted(map(str, unknown)):
+        if not _FIELD_LIKE.fullmatch(k):
+            hidden += 1
+            continue
+        near = difflib.get_close_matches(k, allowed, n=1)
+        shown.append(repr(k) + (f" (did you mean {near[0]!r}?)" if near else ""))
+    if hidden:
+        shown.append(f"{hidden} more not shown (not shaped like a field name)")
+    return ", ".join(shown)

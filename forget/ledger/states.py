@@ -68,7 +68,9 @@ def allowed(current: State, *, stage: State, retryable: bool = False) -> frozens
     if current == State.FAILED:
         if not retryable:
             return frozenset()
-        return RETRY.get(stage, frozenset()) | {State.REJECTED}
+        # failed -> failed: a retry that fails again before moving on (recorded, with its
+        # attempt number and backoff, by the worker)
+        return RETRY.get(stage, frozenset()) | {State.REJECTED, State.FAILED}
     return TRANSITIONS[current]
 
 

@@ -40,10 +40,45 @@ def resolve(url_or_path: str | os.PathLike[str]) -> tuple[str, Path | None]:
     return s, None
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the ledger's pragmas (SQLite) or connection checks (PostgreSQL)."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse, without writing, a ledger path that is missing or not a SQLite database.
+
+    SQLite treats an empty file as an empty database and writes a header into it on first
+    use; a verifier must never change the file it checks.
+    """
+    from forget.ledger.errors import LedgerNotFoundError
+
+    if not path.exists():
+        raise LedgerNotFoundError(
+            f"no ledger database at {path}: check --ledger, or submit a request to create one")
+    if not path.is_file():
+        raise LedgerNotFoundError(f"{path} is not a file: give the ledger database file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise LedgerNotFoundError(f"cannot read {path} ({type(e).__name__})") from None
+    if head != SQLITE_HEADER:
+        what = "an empty file" if not head else "not a SQLite database"
+        raise LedgerNotFoundError(f"{path} is {what}, not a ledger: check --ledger")
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine with the ledger's pragmas (SQLite) or connection checks (PostgreSQL).
+
+    ``read_only``: SQLite connections run with ``query_only`` and leave the journal mode as
+    it is; PostgreSQL sessions are ``default_transaction_read_only``.
+    """
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
+        if read_only:  # keep any options the URL carries (e.g. a search_path)
+            opts = u.query.get("options", "")
+            opts = " ".join([*([opts] if isinstance(opts, str) else opts),
+                             "-c default_transaction_read_only=on"]).strip()
+            return create_engine(u.update_query_dict({"options": opts}), pool_pre_ping=True)
         return create_engine(url, pool_pre_ping=True)
     memory = not u.database or u.database == ":memory:"
     kw = {"poolclass": StaticPool} if memory else {}
@@ -53,7 +88,9 @@ def make_engine(url: str) -> Engine:
     def _connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _begin)
         cur = dbapi_conn.cursor()
-        if not memory:
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")
+        elif not memory:
             cur.execute("PRAGMA journal_mode=WAL")
         for pragma in ("synchronous=FULL", "foreign_keys=ON", "secure_delete=ON",
                        "busy_timeout=60000"):
@@ -63,7 +100,8 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
         # writes take the write lock up front; reads ask for a deferred transaction
-        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        mode = "DEFERRED" if read_only else \
+            conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine

@@ -26,6 +26,8 @@ from forget.ledger.store import wal_truncate
 from forget.ledger.txn import Tx, row_to_record
 
 log = logging.getLogger("forget.ledger")
+# The lease holder of a request waiting out a retry backoff (not a valid worker id).
+BACKOFF_OWNER = "(backoff)"
 
 
 class TransitionsMixin:
@@ -199,11 +201,37 @@ class TransitionsMixin:
         return rec
 
     def fail(self, request_id: str, *, reason: str, retryable: bool,
-             worker_id: str | None = None) -> RequestRecord:
-        """Record a failure; a retryable one may be claimed again and resumed."""
+             worker_id: str | None = None, retry_after: float | None = None,
+             details: Mapping[str, Any] | None = None) -> RequestRecord:
+        """Record a failure; a retryable one may be claimed again and resumed.
+
+        Args:
+            retry_after: for a retryable failure, seconds before any worker may claim the
+                request again (a backoff; recorded in the event as ``retry_after``). The
+                request then holds a lease of the pseudo-worker ``(backoff)``, which no real
+                worker id can equal, so ``claim`` skips it until the time has passed.
+            details: ids, counts and error types only (checked like step details).
+        """
         reason = check_text(reason, "the reason")
         self._guard(request_id, reason, "the reason")
-        return self._move(request_id, State.FAILED, "failed",
-                          {"reason": reason, "retryable": bool(retryable)}, worker_id=worker_id,
-                          values={"lease_owner": None, "lease_expires_at": None,
-                                  "retryable": bool(retryable)})
+        details = check_details(details)
+        self._guard(request_id, details, "the details")
+        wait = None
+        if retryable and retry_after is not None:
+            if (isinstance(retry_after, bool) or not isinstance(retry_after, int | float)
+                    or not 0 <= retry_after <= 7 * 24 * 3600):
+                raise InvalidRequestError("retry_after must be a number of seconds in [0, 7 days]")
+            wait = float(retry_after)
+
+        def guard(row: Any, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
+            if wait is None:
+                return {}, {}
+            return ({"lease_owner": BACKOFF_OWNER, "lease_expires_at": now + wait},
+                    {"backoff_s": wait, "retry_after": iso(now + wait)})
+
+        data: dict[str, Any] = {"reason": reason, "retryable": bool(retryable)}
+        if details:
+            data["details"] = details
+        return self._move(request_id, State.FAILED, "failed", data, worker_id=worker_id,
+                          guard=guard, values={"lease_owner": None, "lease_expires_at": None,
+                                               "retryable": bool(retryable)})

@@ -4,7 +4,9 @@ Every step is recorded in the ledger before it runs and when it is done, writes 
 atomically under ``out/<request id>/``, and is skipped on a later run when the ledger says it is
 done and its outputs are there. A run killed at any point therefore resumes where it stopped and
 ends in the same state as an uninterrupted one. The original model is only read. A request is
-never completed on a failed audit: the ledger itself refuses that transition.
+never completed on a failed audit: the ledger itself refuses that transition. Every input
+(method, configs, model, data) is checked first (:mod:`forget.workflow.validate`), before the
+first ledger event or file of a run.
 
 Layout of ``out``::
 
@@ -13,7 +15,8 @@ Layout of ``out``::
                                               a request redone on a newer head continues N
     <request id>/attempt-N/audit/report.*     the audit report (identifiers masked)
     <request id>/certificate.json             the signed deletion certificate
-    guard/index.json, guard/index.key         the forgotten-subject index and its key (0600)
+    guard/index.json                          the forgotten-subject index (its key is kept
+                                              apart: forget.keys.guard_key_path)
     serving.json                              model line -> its head, as the ledger has it
 
 Every request starts from the head of its model line (``model`` names the line by any of its
@@ -28,6 +31,7 @@ from pathlib import Path
 from forget.errors import InvalidInputError
 from forget.workflow import steps as S
 from forget.workflow.common import ProcessOutcome, request_dir
+from forget.workflow.validate import check_request
 
 
 def plan_attempts(method: str, forget, *, max_attempts: int, allow_retrain: bool,
@@ -101,6 +105,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     t0 = time.perf_counter()
     say = progress or (lambda step, msg: None)
     out, model = Path(out), Path(model)
+    check_request(ledger, request_id, model=model, data=data, method=method,  # before any write
+                  method_config=method_config, audit_config=audit_config, retrained=retrained)
     work = request_dir(out, request_id)
     work.mkdir(parents=True, exist_ok=True)
     ctx = S.Context(ledger=ledger, request_id=request_id, worker_id=worker_id, work=work,

@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import json
 import re
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -346,17 +345,16 @@ def _lm_eval_tasks(ctx: Context, corpus, forget) -> Path:
 
 # -- guard -----------------------------------------------------------------------------------
 def guard_paths(out: Path) -> tuple[Path, Path]:
-    return out / "guard" / "index.json", out / "guard" / "index.key"
+    """The index (in ``out``) and its key (kept apart: see :mod:`forget.keys`)."""
+    from forget.keys import guard_key_path
+
+    return out / "guard" / "index.json", guard_key_path(out)
 
 
 def _guard_key(key_path: Path) -> bytes:
-    if not key_path.is_file():
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = key_path.open("x")
-        key_path.chmod(0o600)
-        with fd:
-            fd.write(secrets.token_hex(32) + "\n")
-    return key_path.read_bytes().strip()
+    from forget.keys import guard_key
+
+    return guard_key(key_path)  # created atomically, 0600, when missing
 
 
 def guard_step(ctx: Context) -> None:

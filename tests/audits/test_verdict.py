@@ -13,9 +13,12 @@ def checks(**outcomes):
             for name, ok in outcomes.items()]
 
 
-OK = dict(extraction=True, exposure=True, mia__loss=True)
-LEAK = dict(extraction=False, exposure=False, mia__loss=False)
-MIA_ONLY = dict(extraction=True, exposure=True, mia__loss=False)
+# Every check of the default config (its MIA verdict attacks: loss and min_k_pp).
+OK = dict(extraction=True, exposure=True, mia__loss=True, mia__min_k_pp=True)
+LEAK = dict(extraction=False, exposure=False, mia__loss=False, mia__min_k_pp=False)
+MIA_ONLY = dict(extraction=True, exposure=True, mia__loss=False, mia__min_k_pp=True)
+THIN = AuditConfig(required_checks=("extraction",))
+WITH_LM_EVAL = AuditConfig(required_checks=("extraction", "exposure", "mia", "utility:lm_eval"))
 CFG = AuditConfig()
 NOCTRL = AuditConfig(require_original_control=False)
 
@@ -31,6 +34,13 @@ NOCTRL = AuditConfig(require_original_control=False)
     (LEAK, LEAK, MIA_ONLY, CFG, FAIL, "not counted"),  # mia:loss not counted; extraction is
     (dict(OK, utility__perplexity=False), LEAK, OK, CFG, FAIL, "utility:perplexity"),
     (dict(OK, utility__lm_eval=None), LEAK, OK, CFG, PASS, ""),  # not evaluated is not a fail
+    # issue 20: a mandatory check that could not be evaluated is never a pass
+    (dict(OK, exposure=None), LEAK, OK, CFG, INCONCLUSIVE, "could not be evaluated: exposure"),
+    ({k: v for k, v in OK.items() if k != "mia__min_k_pp"}, LEAK, OK, CFG, INCONCLUSIVE,
+     "mia:min_k_pp"),
+    (dict(OK, exposure=None, extraction=False), LEAK, OK, CFG, FAIL, "failed: extraction"),
+    (dict(OK, exposure=None), LEAK, OK, THIN, PASS, ""),  # the config made it optional
+    (dict(OK, utility__lm_eval=None), LEAK, OK, WITH_LM_EVAL, INCONCLUSIVE, "utility:lm_eval"),
 ])
 def test_decide_table(target, original, retrained, config, verdict, says):
     v = decide(checks(**target), None if original is None else checks(**original),

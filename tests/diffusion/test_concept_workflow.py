@@ -50,6 +50,9 @@ def test_concept_request_completes_with_certificate(concept_run):
     report = json.loads((res.report and __import__("pathlib").Path(res.report)
                          .with_suffix(".json")).read_text())
     assert report["verdict"] == "pass" and report["circumvention"]["ran"]
+    # issue 20: after crypto-shredding, no report names the concept in clear
+    for path in concept_run["root"].joinpath("out").rglob("report.json"):
+        assert "blue" not in path.read_text().lower(), path
     assert concept_run["original_ok"]
     assert concept_run["again"].status == "completed"  # a finished request is not redone
 

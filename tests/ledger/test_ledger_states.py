@@ -46,7 +46,8 @@ def test_extended_resumes_its_stage(stage: State) -> None:
     (S.AUDITING, {S.UNLEARNING, S.AUDITING}),
 ])
 def test_failed_retries_only_when_retryable(stage: State, retry: set[State]) -> None:
-    assert allowed(S.FAILED, stage=stage, retryable=True) == retry | {S.REJECTED}
+    # failed -> failed: a retry that fails again is recorded as a new failure (issue 20)
+    assert allowed(S.FAILED, stage=stage, retryable=True) == retry | {S.REJECTED, S.FAILED}
     for target in S:
         if target in retry:
             with pytest.raises(IllegalTransitionError, match="not retryable"):

@@ -50,10 +50,14 @@ def test_identifiers_are_shredded_and_found_nowhere(person_run, tiny_model_dir):
 
 
 def test_the_forgotten_subject_is_filtered_by_the_guard_index(person_run):
+    from forget.workflow.steps import guard_paths
     from guardrails import ForgottenIndex
 
-    out = person_run["root"] / "out" / "guard"
-    idx = ForgottenIndex.load(out / "index.json", (out / "index.key").read_bytes().strip())
+    index, key = guard_paths(person_run["root"] / "out")
+    assert not key.is_relative_to(person_run["root"] / "out")  # the key is kept apart
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert not list((person_run["root"] / "out").rglob("*.key"))
+    idx = ForgottenIndex.load(index, key.read_bytes().strip())
     phone = person_run["ident"]["phone"]
     assert idx.find(f"call {phone} now") and "req-person" in idx.refs
 
