@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ def write_json(path: Path | str, obj: Any) -> Path:
     return path
 
 
+CONCEPT_DATA_MARKER = "concepts.json"  # forget.diffusion.concepts.CONCEPTS_FILE (not imported: slow)
 DATA_HELP = ("Training data: a directory from `forget data generate`, a .jsonl/.json/.csv/"
              ".parquet/.txt file, a directory of them, or a datasets save_to_disk directory.")
 
@@ -63,15 +65,29 @@ def open_data(data: Path, *, text_field: str = "text", id_field: str | None = No
 
 
 def check_data(data: Path, *, text_field: str = "text", id_field: str | None = None,
-               group_field: str | None = None, command: str) -> None:
-    """Like :func:`open_data`, for commands that load the data themselves later: a generated
-    directory passes without being read twice; anything else is opened and refused."""
-    from forget.corpus import is_generated
+               group_field: str | None = None, command: str,
+               checks_first: Callable[[], None] | None = None) -> None:
+    """Like :func:`open_data`, for commands that load the data themselves later.
 
-    if is_generated(data) and (text_field, id_field, group_field) == ("text", None, None):
+    A generated directory (and, for the workflow, a concept data folder with its
+    ``concepts.json``) passes without being read twice; anything else is opened and refused.
+    ``checks_first``: the command's own input checks (model, method, configs), run before a
+    data error is raised, so the first error a user sees is the same as without this check.
+    """
+    from forget.corpus import is_generated
+    from forget.errors import ForgetError
+
+    if (text_field, id_field, group_field) == ("text", None, None) and (
+            is_generated(data) or (checks_first is not None
+                                   and (Path(data) / CONCEPT_DATA_MARKER).is_file())):
         return
-    open_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
-              command=command)
+    try:
+        open_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+                  command=command)
+    except ForgetError:
+        if checks_first is not None:
+            checks_first()
+        raise
 
 
 def read_input(path: Path, what: str) -> bytes:

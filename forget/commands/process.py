@@ -89,16 +89,18 @@ def process_cmd(
     """
     from forget.ledger import Ledger
     from forget.workflow import process_request
-
-    check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
-               command="process")
-    _use_guard_key(guard_key)
+    from forget.workflow.validate import check_run
 
     cfg = None
     if audit_config is not None:
         from audits import AuditConfig
 
         cfg = AuditConfig.from_file(audit_config)
+    check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+               command="process", checks_first=lambda: check_run(
+                   model=model, data=data, method=method, audit_config=cfg,
+                   retrained=retrained))
+    _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     res = process_request(led, request_id, model=model, data=data, out=out, method=method,
                           retrained=retrained, lm_eval=lm_eval, registry=registry,
@@ -138,15 +140,17 @@ def worker_cmd(
     """
     from forget.ledger import Ledger
     from forget.worker import RetryPolicy, run_worker
+    from forget.workflow.validate import check_run
 
-    check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
-               command="worker")
-    _use_guard_key(guard_key)
     cfg = None
     if audit_config is not None:
         from audits import AuditConfig
 
         cfg = AuditConfig.from_file(audit_config)
+    check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+               command="worker", checks_first=lambda: check_run(
+                   model=model, data=data, method=method, audit_config=cfg))
+    _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     stats = run_worker(led, model=model, data=data, out=out, worker_id=worker_id,
                        lease_seconds=lease, once=once, method=method, registry=registry,

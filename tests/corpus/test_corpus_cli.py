@@ -12,6 +12,8 @@ SECRET = "Jane Roe jane.roe@example.org"
 
 @pytest.fixture
 def tickets(tmp_path):
+    (tmp_path / "m").mkdir()  # a model folder, so the workflow's own checks pass
+    (tmp_path / "m" / "forget_model.json").write_text('{"version": "mv-x"}')
     f = tmp_path / "tickets.parquet"
     pd.DataFrame({"doc_id": ["a", "b"], "body": [f"{SECRET} one", f"{SECRET} two"]}).to_parquet(f)
     return f
@@ -67,3 +69,22 @@ def test_help_documents_the_data_options():
     assert res.returncode == 0
     for opt in ("--text-field", "--id-field", "--group-field", "save_to_disk"):
         assert opt in res.stdout
+
+
+def test_the_workflow_checks_come_before_a_data_error(tickets, tmp_path):
+    """A bad --model is reported first, as without the corpus check (validation order)."""
+    line = _one_line(run_forget("process", "r-1", "--ledger", str(tmp_path / "l.db"), "--model",
+                                str(tmp_path / "absent-model"), "--data", str(tickets),
+                                "--text-field", "body", "--out", str(tmp_path / "out")))
+    assert "absent-model" in line and "does not exist" in line
+
+
+def test_a_concept_data_folder_is_left_to_the_workflow(tmp_path):
+    from forget.commands._common import CONCEPT_DATA_MARKER, check_data
+    from forget.diffusion.concepts import CONCEPTS_FILE
+
+    assert CONCEPT_DATA_MARKER == CONCEPTS_FILE
+    (tmp_path / CONCEPTS_FILE).write_text('{"spec": {}}')
+    calls = []
+    check_data(tmp_path, command="process", checks_first=lambda: calls.append(1))
+    assert calls == []
