@@ -1,6 +1,7 @@
 """Benchmark of ``open_corpus`` on a user's own files (100,000 support tickets by default).
 
-Measures, for a Parquet file and a JSON Lines file of the same rows, in a fresh ``datasets``
+Measures, for a Parquet file, a JSON Lines file and a directory of 200 JSON Lines files of
+the same rows, in a fresh ``datasets``
 cache: the first open (the file converted to a memory-mapped Arrow file in the cache), a
 second open (the cached Arrow file reused), one pass over every record in batches, selecting
 100 records by id, the content fingerprint, and the peak Python heap during a pass against
@@ -68,7 +69,8 @@ def measure(path: Path, cache: Path) -> dict:
     fp = c.fingerprint
     fingerprint = time.perf_counter() - t
     return {"rows": n, "text_mb": round(chars / 1e6, 1),
-            "file_mb": round(path.stat().st_size / 1e6, 1), "first_open_s": round(first, 2),
+            "file_mb": round(sum(f.stat().st_size for f in ([path] if path.is_file() else
+                                                             path.iterdir())) / 1e6, 1), "first_open_s": round(first, 2),
             "cached_open_s": round(second, 3), "iterate_s": round(iterate, 2),
             "records_per_s": round(n / iterate), "select_100_s": round(select, 3),
             "selected": len(picked), "fingerprint_s": round(fingerprint, 3),
@@ -95,7 +97,14 @@ def main() -> None:
         pq.write_table(table, root / "tickets.parquet")
         table.to_pandas().to_json(root / "tickets.jsonl", orient="records", lines=True)
         del table
-        for name in ("tickets.parquet", "tickets.jsonl"):
+        parts = root / "tickets-200-files"  # the same rows as 200 JSON Lines files
+        parts.mkdir()
+        df = pq.read_table(root / "tickets.parquet").to_pandas()
+        step = -(-len(df) // 200)
+        for k in range(200):
+            df.iloc[k * step:(k + 1) * step].to_json(parts / f"part-{k:03d}.jsonl",
+                                                     orient="records", lines=True)
+        for name in ("tickets.parquet", "tickets.jsonl", "tickets-200-files"):
             row = {"file": name} | measure(root / name, root / "cache")
             out["results"].append(row)
             print(json.dumps(row))

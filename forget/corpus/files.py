@@ -123,19 +123,19 @@ def _data_files(path: Path) -> list[Path]:
 
 
 def _load_files(path: Path, text_field: str, id_field: str | None, group_field: str | None,
-                cache_dir: Path | str | None) -> tuple[datasets.Dataset, tuple[Segment, ...], tuple[tuple[str, Path], ...],
+                cache_dir: Path | str | None,
+                ) -> tuple[datasets.Dataset, tuple[Segment, ...], tuple[tuple[str, Path], ...],
                            str]:
     import datasets
 
     files = _data_files(path)
     builder = FORMATS[files[0].suffix.lower()]
-    parts, segments, labelled = [], [], []
+    parts = _load_all(files, builder, cache_dir)
+    segments, labelled = [], []
     start = 0
-    for f in files:
+    for f, ds in zip(files, parts, strict=True):
         label = f.name if path.is_file() else f.relative_to(path).as_posix()
-        ds = _load_one(f, builder, cache_dir)
         _check_fields(ds, f, text_field, id_field, group_field)
-        parts.append(ds)
         segments.append(Segment(label, start, ds.num_rows))
         labelled.append((label, f))
         start += ds.num_rows
@@ -148,6 +148,31 @@ def _load_files(path: Path, text_field: str, id_field: str | None, group_field: 
             f"the files under {path} do not share one set of columns and types; make them "
             "agree, or give one file at a time") from None
     return ds, tuple(segments), tuple(labelled), builder
+
+
+def _load_all(files: list[Path], builder: str,
+              cache_dir: Path | str | None) -> list[datasets.Dataset]:
+    """One dataset per file, in order. All files go through one ``load_dataset`` call, each
+    as its own split (one call per file costs ~0.2 s of overhead each: 200 small files took
+    32 s that way, 1 s this way); when that call fails, the files are loaded one by one so the
+    error names the file at fault."""
+    import datasets
+
+    for f in files:
+        if f.stat().st_size == 0:
+            raise EmptyDataError(f"{f} is empty; remove it or give a file with records")
+        if builder in TEXT_BUILDERS:
+            _check_utf8(f)
+    try:
+        dd = datasets.load_dataset(builder, data_files={f"f{k}": str(f) for k, f in
+                                                        enumerate(files)},
+                                   cache_dir=str(cache_dir) if cache_dir else None)
+        parts = [dd[f"f{k}"] for k in range(len(files))]
+        if all(isinstance(p, datasets.Dataset) and p.num_rows for p in parts):
+            return parts
+    except Exception:  # noqa: BLE001  (re-done file by file below, for a precise error)
+        pass
+    return [_load_one(f, builder, cache_dir) for f in files]
 
 
 def _load_one(f: Path, builder: str, cache_dir: Path | str | None) -> datasets.Dataset:

@@ -203,3 +203,18 @@ def test_as_dataset_map_with_workers_keeps_derived_ids(tmp_path):
     c = open_corpus(d, text_field="body")
     ds = c.as_dataset(num_proc=2)
     assert ds["record_id"][:] == list(c.record_ids())
+
+
+def test_a_directory_of_many_files_is_one_load_call(tmp_path, monkeypatch):
+    d = tmp_path / "many"
+    d.mkdir()
+    for k in range(12):
+        (d / f"f{k:02d}.jsonl").write_text(json.dumps({"body": f"ticket {k}"}) + "\n")
+    calls = []
+    real = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    c = open_corpus(d, text_field="body")
+    assert len(calls) == 1
+    assert list(c.record_ids()) == [f"f{k:02d}.jsonl:0" for k in range(12)]
+    assert [r.text for r in c] == [f"ticket {k}" for k in range(12)]

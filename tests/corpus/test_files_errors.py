@@ -64,7 +64,7 @@ def _nested_saved(d: Path) -> Path:
 
 def _disagreeing(d: Path) -> Path:
     _jsonl(d / "a.jsonl", _rows())
-    _jsonl(d / "b.jsonl", [{"id": "x", "body": 3.5}])
+    _jsonl(d / "b.jsonl", [{"id": "x", "body": ["a", "list"]}])
     return d
 
 
@@ -100,7 +100,7 @@ CASES = [
         d / "a.jsonl", _rows(1)) and d, {"text_field": "body", "id_field": "id"},
      MalformedDataError, ValueError, ["1 duplicate value(s)"]),
     ("columns disagree", _disagreeing, {"text_field": "body"}, MalformedDataError, ValueError,
-     ["b.jsonl", "'body' holds float64"]),
+     ["b.jsonl", "'body' holds List"]),
     ("non-UTF-8 jsonl", _latin1(".jsonl"), {"text_field": "body"}, EncodingError, ValueError,
      ["latin1.jsonl", "not valid UTF-8", "re-encode"]),
     ("non-UTF-8 json", _latin1(".json"), {"text_field": "body"}, EncodingError, ValueError,
