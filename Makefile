@@ -36,6 +36,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check forget audits guardrails tests bench
+	$(VENV)/bin/mypy    # the public API's modules (pyproject.toml [tool.mypy])
 
 # Every benchmark script, then the summary table (bench/README.md). BENCH_ARGS reach each
 # script (e.g. BENCH_ARGS= and `python bench/compare.py --scale 1` for the full comparison).

@@ -20,13 +20,18 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forget.errors import DataNotFoundError, InvalidInputError, MalformedDataError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from forget.ledger import Ledger
 
 FORMAT = "forget-suite.deletion-certificate"
 VERSION = 1
@@ -115,14 +120,14 @@ class Certificate:
         return cls(**data)
 
 
-def sign(cert: Certificate, signing_key) -> Certificate:
+def sign(cert: Certificate, signing_key: Ed25519PrivateKey) -> Certificate:
     """Fill ``public_key`` and ``signature`` using an Ed25519 private key."""
     cert.public_key = signing_key.public_key().public_bytes_raw().hex()
     cert.signature = signing_key.sign(cert.signed_bytes()).hex()
     return cert
 
 
-def issue(ledger, request_id: str, *, event_seq: int, model_before: dict, model_after: dict,
+def issue(ledger: Ledger, request_id: str, *, event_seq: int, model_before: dict, model_after: dict,
           method: str, method_config_hash: str, guarantee: str, audit: dict,
           formal_guarantee: dict | None = None, issued_at: str) -> Certificate:
     """Checkpoint the ledger (covering ``event_seq``) and sign a certificate for the request."""
@@ -193,7 +198,9 @@ def parse_public_key(value: str | bytes | Path, *, source: str = "--public-key")
     elif text.startswith("-----BEGIN"):
         try:
             key = serialization.load_pem_public_key(text.encode())
-            text = Ed25519PublicKey.from_public_bytes(key.public_bytes_raw()).public_bytes_raw().hex()
+            if not isinstance(key, Ed25519PublicKey):
+                raise TypeError(type(key).__name__)
+            text = key.public_bytes_raw().hex()
         except (ValueError, TypeError, AttributeError):
             raise InvalidInputError(f"{source}: not an Ed25519 public key in PEM") from None
     try:
@@ -215,7 +222,7 @@ def _signature_ok(key_hex: str, signature: str, message: bytes) -> bool:
     return True
 
 
-def verify(cert: Certificate, *, ledger=None,
+def verify(cert: Certificate, *, ledger: Ledger | None = None,
            public_key: str | TrustedKey | None = None) -> CertificateCheck:
     """Check ``cert`` against a trusted key and, with ``ledger``, against its hash chain.
 
@@ -269,7 +276,7 @@ def verify(cert: Certificate, *, ledger=None,
     return CertificateCheck(ok, checks, msg, trusted=True)
 
 
-def public_key_document(ledger) -> dict[str, str]:
+def public_key_document(ledger: Ledger) -> dict[str, str]:
     """What ``forget ledger export-public-key`` writes: the key a verifier pins."""
     return {"format": PUBLIC_KEY_FORMAT, "algorithm": "Ed25519", "ledger_id": ledger.ledger_id,
             "public_key": ledger.keys.public_key.hex()}

@@ -15,6 +15,7 @@ import typer
 from typer._click import exceptions as click_exc  # typer >= 0.24 vendors click
 
 from forget._env import configure_offline
+from forget._quiet import configure_output
 from forget.commands import (
     audit,
     certificate,
@@ -54,6 +55,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", envvar="FORGET_VERBOSE",
+        help="Also show the libraries' progress bars, log lines and warnings (model loading "
+        "and saving, datasets, the Trainer); by default only the suite's own output."),
+) -> None:
+    """Right-to-be-forgotten for language models: requests, unlearning, audits, certificates."""
+    configure_output(verbose)
+
+
 app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 app.add_typer(request.app, name="request")

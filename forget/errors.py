@@ -57,3 +57,27 @@ class MissingExtraError(ForgetError, ImportError):
 
 class NothingToEditError(ForgetError, ValueError):
     """A model-editing method found no fact of the requested kinds in the forget set."""
+
+
+class UnsupportedFormatError(ForgetError, ValueError):
+    """A data file or directory is in a format the corpus loader does not read."""
+
+
+class EmptyDataError(MalformedDataError):
+    """A data file holds no records."""
+
+
+class MissingColumnError(MalformedDataError):
+    """A field named by ``--text-field`` / ``--id-field`` / ``--group-field`` is not in the data."""
+
+
+class EncodingError(MalformedDataError):
+    """A text data file is not valid UTF-8."""
+
+
+class UnknownRecordError(ForgetError, KeyError):
+    """A record id is not present in the corpus."""
+
+
+class UnsupportedCorpusError(ForgetError, ValueError):
+    """A command or function needs the generator's layout (ground truth) and got another corpus."""

@@ -1,12 +1,17 @@
-"""Shared pieces of the command line: consoles and JSON output."""
+"""Shared pieces of the command line: consoles, JSON output, the ``--data`` options."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from forget.corpus import Corpus
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,6 +23,71 @@ def write_json(path: Path | str, obj: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+CONCEPT_DATA_MARKER = "concepts.json"  # forget.diffusion.concepts.CONCEPTS_FILE (not imported: slow)
+DATA_HELP = ("Training data: a directory from `forget data generate`, a .jsonl/.json/.csv/"
+             ".parquet/.txt file, a directory of them, or a datasets save_to_disk directory.")
+
+
+def text_field_option() -> Any:
+    return typer.Option("text", "--text-field", help="Column holding each record's text.")
+
+
+def id_field_option() -> Any:
+    return typer.Option(None, "--id-field",
+                        help="Column of unique record ids (default: '<file>:<row>').")
+
+
+def group_field_option() -> Any:
+    return typer.Option(None, "--group-field",
+                        help="Optional column naming each record's owner (person, account).")
+
+
+def open_data(data: Path, *, text_field: str = "text", id_field: str | None = None,
+              group_field: str | None = None, command: str) -> Corpus:
+    """The generated corpus at ``data``; any other corpus is refused, one line, by ``command``.
+
+    For commands that still need the generator's ground truth (subjects, identifier spans).
+    The corpus is opened first, so a bad file or field is reported as such.
+    """
+    from forget.corpus import Corpus, open_corpus
+    from forget.errors import UnsupportedCorpusError
+
+    corpus = open_corpus(data, text_field=text_field, id_field=id_field,
+                         group_field=group_field)
+    if not isinstance(corpus, Corpus):
+        raise UnsupportedCorpusError(
+            f"`forget {command}` does not support a corpus of your own files yet ({data}: "
+            f"{len(corpus)} {corpus.format} records); it needs a directory from `forget data "
+            "generate` until scoping and auditing without ground truth land (issue 19)")
+    return corpus
+
+
+def check_data(data: Path, *, text_field: str = "text", id_field: str | None = None,
+               group_field: str | None = None, command: str,
+               checks_first: Callable[[], None] | None = None) -> None:
+    """Like :func:`open_data`, for commands that load the data themselves later.
+
+    A generated directory (and, for the workflow, a concept data folder with its
+    ``concepts.json``) passes without being read twice; anything else is opened and refused.
+    ``checks_first``: the command's own input checks (model, method, configs), run before a
+    data error is raised, so the first error a user sees is the same as without this check.
+    """
+    from forget.corpus import is_generated
+    from forget.errors import ForgetError
+
+    if (text_field, id_field, group_field) == ("text", None, None) and (
+            is_generated(data) or (checks_first is not None
+                                   and (Path(data) / CONCEPT_DATA_MARKER).is_file())):
+        return
+    try:
+        open_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+                  command=command)
+    except ForgetError:
+        if checks_first is not None:
+            checks_first()
+        raise
 
 
 def read_input(path: Path, what: str) -> bytes:

@@ -12,14 +12,25 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from forget.commands._common import console, err_console
+from forget.commands._common import (
+    DATA_HELP,
+    console,
+    err_console,
+    group_field_option,
+    id_field_option,
+    open_data,
+    text_field_option,
+)
 
 MAX_UTILITY_TEXTS = 200  # perplexity texts per population; enough for a stable estimate
 
 
 def audit_cmd(
     model: Path = typer.Option(..., "--model", help="Model directory to audit."),
-    data: Path = typer.Option(..., "--data", help="Data directory (`forget data generate`)."),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    text_field: str = text_field_option(),
+    id_field: str | None = id_field_option(),
+    group_field: str | None = group_field_option(),
     subject: str = typer.Option(..., "--subject", help="Subject id, e.g. S0003."),
     out: Path = typer.Option(..., "--out", help="Directory for report.json and report.html."),
     original: Path | None = typer.Option(
@@ -33,10 +44,10 @@ def audit_cmd(
 ) -> None:
     """Audit MODEL for SUBJECT: membership inference, extraction, exposure, utility, robustness."""
     import audits
-    from forget.corpus import load_corpus
     from forget.models import load_model
 
-    corpus = load_corpus(data)
+    corpus = open_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+                       command="audit")
     corpus.subject(subject)  # unknown id: UnknownSubjectError -> one line, exit 2
     try:
         cfg = audits.AuditConfig.from_file(config) if config else audits.AuditConfig()

@@ -19,6 +19,7 @@ def ensure_demo_assets(out: Path) -> tuple[Path, Path, bool]:
 
     Returns (data dir, model dir, whether the model was trained now).
     """
+    from forget._quiet import is_verbose
     from forget.corpus import GenerateConfig, generate
     from forget.models.build import train_model
 
@@ -32,7 +33,7 @@ def ensure_demo_assets(out: Path) -> tuple[Path, Path, bool]:
     trained = False
     if not (model / "forget_model.json").is_file():
         console.print("[bold]training the demo model[/] (once; about 1-2 minutes on 2 cores)")
-        train_model(data, model, size="demo", registry=out / "registry")
+        train_model(data, model, size="demo", registry=out / "registry", progress=is_verbose())
         trained = True
     return data, model, trained
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from forget.commands._common import console
+from forget.commands._common import (
+    DATA_HELP,
+    check_data,
+    console,
+    group_field_option,
+    id_field_option,
+    text_field_option,
+)
 
 app = typer.Typer(help="Train and list models (the tiny demo LM, its registry, line heads).",
                   no_args_is_help=True)
@@ -30,7 +38,10 @@ def memorization_rich(table: dict) -> Table:
 
 @app.command("train")
 def train_cmd(
-    data: Path = typer.Option(..., "--data", help="Data directory from `forget data generate`."),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    text_field: str = text_field_option(),
+    id_field: str | None = id_field_option(),
+    group_field: str | None = group_field_option(),
     out: Path = typer.Option(..., "--out", help="New directory for the model (never overwritten)."),
     size: str = typer.Option("tiny", "--size", help="tiny (tests, <30 s) or demo (1-2 min)."),
     exclude_subject: list[str] = typer.Option(
@@ -39,11 +50,18 @@ def train_cmd(
     registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
 ) -> None:
     """Train the demo LM from scratch; save, register, and print its memorization table."""
+    from forget._quiet import is_verbose
     from forget.models.build import train_model
 
+    check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+               command="model train")
     t0 = time.perf_counter()
-    res = train_model(data, out, size=size, exclude_subjects=exclude_subject, seed=seed,
-                      registry=registry)
+    # quiet: a spinner of our own; --verbose: the Trainer's bar and loss lines instead
+    status = (contextlib.nullcontext() if is_verbose()
+              else console.status(f"training the {size} model"))
+    with status:
+        res = train_model(data, out, size=size, exclude_subjects=exclude_subject, seed=seed,
+                          registry=registry, progress=is_verbose())
     console.print(memorization_rich(res.memorization))
     console.print(
         f"[green]saved[/] {res.path} version [bold]{res.version.version}[/] "

@@ -7,7 +7,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from forget.commands._common import console, write_json
+from forget.commands._common import (
+    DATA_HELP,
+    check_data,
+    console,
+    group_field_option,
+    id_field_option,
+    text_field_option,
+    write_json,
+)
 
 LEDGER_HELP = "Ledger URL (sqlite:///ledger.db, postgresql+psycopg://...) or a path."
 KEY_HELP = ("The ledger's key directory (default: under the key home, never beside the database; "
@@ -56,7 +64,10 @@ def process_cmd(
     ledger: str = typer.Option(..., "--ledger", help=LEDGER_HELP),
     model: Path = typer.Option(..., "--model", help="A model directory naming the model line "
                                "(read only); the request starts from the line's head."),
-    data: Path = typer.Option(..., "--data", help="Training data directory."),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    text_field: str = text_field_option(),
+    id_field: str | None = id_field_option(),
+    group_field: str | None = group_field_option(),
     out: Path = typer.Option(..., "--out", help="Output folder (models, reports, certificates)."),
     method: str = typer.Option("auto", "--method", help="A method name, or auto."),
     retrained: Path | None = typer.Option(None, "--retrained", help="Retrained control model."),
@@ -78,14 +89,18 @@ def process_cmd(
     """
     from forget.ledger import Ledger
     from forget.workflow import process_request
-
-    _use_guard_key(guard_key)
+    from forget.workflow.validate import check_run
 
     cfg = None
     if audit_config is not None:
         from audits import AuditConfig
 
         cfg = AuditConfig.from_file(audit_config)
+    check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+               command="process", checks_first=lambda: check_run(
+                   model=model, data=data, method=method, audit_config=cfg,
+                   retrained=retrained))
+    _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     res = process_request(led, request_id, model=model, data=data, out=out, method=method,
                           retrained=retrained, lm_eval=lm_eval, registry=registry,
@@ -98,7 +113,10 @@ def process_cmd(
 def worker_cmd(
     ledger: str = typer.Option(..., "--ledger", help=LEDGER_HELP),
     model: Path = typer.Option(..., "--model", help="Model directory to unlearn from (read only)."),
-    data: Path = typer.Option(..., "--data", help="Training data directory."),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    text_field: str = text_field_option(),
+    id_field: str | None = id_field_option(),
+    group_field: str | None = group_field_option(),
     out: Path = typer.Option(..., "--out", help="Output folder shared by the workers."),
     once: bool = typer.Option(False, "--once", help="Exit when nothing is left to claim."),
     worker_id: str | None = typer.Option(None, "--worker-id", help="Default: host-pid."),
@@ -122,13 +140,17 @@ def worker_cmd(
     """
     from forget.ledger import Ledger
     from forget.worker import RetryPolicy, run_worker
+    from forget.workflow.validate import check_run
 
-    _use_guard_key(guard_key)
     cfg = None
     if audit_config is not None:
         from audits import AuditConfig
 
         cfg = AuditConfig.from_file(audit_config)
+    check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+               command="worker", checks_first=lambda: check_run(
+                   model=model, data=data, method=method, audit_config=cfg))
+    _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     stats = run_worker(led, model=model, data=data, out=out, worker_id=worker_id,
                        lease_seconds=lease, once=once, method=method, registry=registry,

@@ -12,12 +12,23 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from forget.commands._common import console, write_json
+from forget.commands._common import (
+    DATA_HELP,
+    console,
+    group_field_option,
+    id_field_option,
+    open_data,
+    text_field_option,
+    write_json,
+)
 
 
 def unlearn_cmd(
     model: Path = typer.Option(..., "--model", help="Model directory to unlearn from (read only)."),
-    data: Path = typer.Option(..., "--data", help="Data directory from `forget data generate`."),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    text_field: str = text_field_option(),
+    id_field: str | None = id_field_option(),
+    group_field: str | None = group_field_option(),
     subject: str = typer.Option(..., "--subject", help="Subject id to forget, e.g. S0003."),
     method: str = typer.Option(..., "--method", help="Unlearning method (see `--help`)."),
     out: Path = typer.Option(..., "--out", help="New directory for the unlearned model."),
@@ -32,7 +43,6 @@ def unlearn_cmd(
     """
     from audits.extraction import greedy_hits
     from forget.core import get_method, subject_sets
-    from forget.corpus import load_corpus
     from forget.errors import InvalidInputError, ModelNotFoundError
     from forget.models import ModelRegistry, load_model, read_card, save_model
     from forget.models.registry import new_card
@@ -40,7 +50,8 @@ def unlearn_cmd(
     if out.exists() and any(out.iterdir()):
         raise InvalidInputError(f"{out} already exists and is not empty; choose a new --out")
     impl = get_method(method)  # an unknown name fails before any loading
-    corpus = load_corpus(data)
+    corpus = open_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
+                       command="unlearn")
     net, tok = load_model(model)
     try:
         parent = read_card(model)

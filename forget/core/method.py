@@ -167,3 +167,35 @@ def get_method(name: str) -> Method:
     import forget.methods  # noqa: F401  (registers every method)
 
     return METHODS.get(name)()
+
+
+def resolve_method(method: str | MethodConfig) -> tuple[str, dict[str, Any]]:
+    """The method name and config overrides that ``method`` stands for.
+
+    A registered name (or ``auto``) gives ``(name, {})``. A config object (as peft takes a
+    ``LoraConfig``) gives the one method registered with exactly that config class and the
+    fields that differ from the class's defaults, as ``MethodConfig.to_dict`` writes them, so
+    ``config_class.from_dict(config_class().to_dict() | overrides) == config``.
+    """
+    import forget.methods  # noqa: F401  (registers every method)
+
+    if isinstance(method, str):
+        if method != "auto":
+            METHODS.get(method)  # an unknown name: did-you-mean
+        return method, {}
+    if not isinstance(method, MethodConfig):
+        raise InvalidInputError(
+            f"method must be a registered name, 'auto' or a MethodConfig, got a "
+            f"{type(method).__name__}")
+    cls = type(method)
+    names = [n for n in METHODS.names() if METHODS.get(n).config_class is cls]
+    if not names:
+        takes = ", ".join(f"{n}: {METHODS.get(n).config_class.__name__}" for n in METHODS.names())
+        raise UnknownMethodError(
+            f"no registered method takes a {cls.__name__}; pass one of their configs ({takes})")
+    if len(names) > 1:
+        raise InvalidInputError(
+            f"{cls.__name__} is the config of several methods ({', '.join(names)}); pass the "
+            "method name and the fields to change instead")
+    defaults = cls().to_dict()
+    return names[0], {k: v for k, v in method.to_dict().items() if defaults.get(k) != v}

@@ -1,7 +1,13 @@
-"""Synthetic corpora with ground truth: generation, loading, training sets."""
+"""Corpora: the synthetic generator with ground truth, and any text corpus through ``datasets``.
 
+``open_corpus(path, text_field=..., id_field=..., group_field=...)`` is the one entry point for
+a ``--data PATH``: the generator's layout gives a ``Corpus``, anything else a ``TextCorpus``.
+"""
+
+from forget.corpus.files import is_generated, open_corpus
 from forget.corpus.generate import GenerateConfig, generate
 from forget.corpus.load import Corpus, TrainingRecord, load_corpus, training_records
+from forget.corpus.text import TextCorpus, TextRecord
 
-__all__ = ["Corpus", "GenerateConfig", "TrainingRecord", "generate", "load_corpus",
-           "training_records"]
+__all__ = ["Corpus", "GenerateConfig", "TextCorpus", "TextRecord", "TrainingRecord", "generate",
+           "is_generated", "load_corpus", "open_corpus", "training_records"]

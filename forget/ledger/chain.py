@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -228,7 +229,7 @@ class Checkpoint:
         """JSON-ready form (what the exported file holds)."""
         return asdict(self)
 
-    def write(self, path: Path | str) -> Path:
+    def write(self, path: Path | str | os.PathLike[str]) -> Path:
         """Write to ``path`` as JSON (keep it outside the database: that is its value)."""
         path = Path(path)
         try:
@@ -253,7 +254,7 @@ class Checkpoint:
         return cp
 
     @classmethod
-    def read(cls, path: Path | str) -> Checkpoint:
+    def read(cls, path: Path | str | os.PathLike[str]) -> Checkpoint:
         """Read a checkpoint file written by :meth:`write`."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))

@@ -7,6 +7,7 @@ to the hash chain, so the two cannot disagree unless someone edits the database 
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import exc, func, insert, inspect, select
@@ -38,6 +39,9 @@ from forget.ledger.records import Event, RequestRecord, StepRecord, VerifyReport
 from forget.ledger.request import DeletionRequest, Identifiers, normalise
 from forget.ledger.states import State
 from forget.ledger.store import check_sqlite_file, make_engine, resolve
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 from forget.ledger.transitions import TransitionsMixin
 from forget.ledger.txn import Tx, row_to_record
 from forget.ledger.verify import verify_ledger
@@ -183,7 +187,7 @@ class Ledger(TransitionsMixin, WorkersMixin, LinesMixin):
 
     # ---- plumbing ----------------------------------------------------------------------
 
-    def _read(self):  # noqa: ANN202 - a connection in a deferred (read) transaction
+    def _read(self) -> Connection:  # a connection in a deferred (read) transaction
         return self.engine.connect().execution_options(sqlite_begin="DEFERRED")
 
     def _tx(self) -> Tx:
@@ -316,18 +320,18 @@ class Ledger(TransitionsMixin, WorkersMixin, LinesMixin):
             raise InvalidRequestError("the identifier to look up must be non-empty text")
         return self.keys.blind_index(kind, normalise(kind, value))
 
-    def find(self, *, kind: str, value: str) -> list[str]:
+    def find(self, *, kind: str, value: str) -> builtins.list[str]:
         """Ids of the requests naming this identifier (looked up by its blind index)."""
         return self.find_by_index(self.blind_index(kind, value))
 
-    def find_by_index(self, digest: str) -> list[str]:
+    def find_by_index(self, digest: str) -> builtins.list[str]:
         """Ids of the requests whose blind index holds ``digest``."""
         with self._read() as conn:
             rows = conn.execute(select(m.index.c.request_id).where(m.index.c.digest == digest)
                                 .distinct().order_by(m.index.c.request_id))
             return [r[0] for r in rows]
 
-    def events(self, request_id: str | None = None) -> list[Event]:
+    def events(self, request_id: str | None = None) -> builtins.list[Event]:
         """The chain's events (all, or one request's), in order, as stored (not verified)."""
         # hash read as text (hex) so a value tampered into another type cannot crash a listing
         cols = [m.events.c.seq, m.events.c.kind, m.events.c.request_id, m.events.c.body,
