@@ -16,6 +16,7 @@ import fcntl
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from forget.ledger import ModelLineError
 
@@ -54,7 +55,7 @@ def line_of(card: dict) -> str:
     return card.get("line") or card["version"]
 
 
-def resolve_base(ledger, model_dir: Path | str, *, from_version: str | None = None,
+def resolve_base(ledger: Any, model_dir: Path | str, *, from_version: str | None = None,
                  registry: Path | str | None = None) -> Base:
     """The line's head (opening the line at ``model_dir`` on first use), or ``from_version``.
 
@@ -94,19 +95,20 @@ def resolve_base(ledger, model_dir: Path | str, *, from_version: str | None = No
     return _older(base, from_version, registry)
 
 
-def _register(model_dir: Path | str, card: dict, registry) -> None:
+def _register(model_dir: Path | str, card: dict, registry: Path | str | None) -> None:
     from forget.models import ModelRegistry
 
     reg = ModelRegistry(registry)
-    if not any(mv.version == card["version"] for mv in reg.list()):
+    known: list[Any] = reg.list()
+    if not any(mv.version == card["version"] for mv in known):
         reg.register(model_dir)
 
 
-def _older(head: Base, version: str, registry) -> Base:
+def _older(head: Base, version: str, registry: Path | str | None) -> Base:
     """An explicitly chosen older version of the line, if no erasure was made since it."""
     from forget.models import ModelRegistry, read_card
 
-    ancestry = ModelRegistry(registry).lineage(head.version)
+    ancestry: list[Any] = ModelRegistry(registry).lineage(head.version)
     match = [mv for mv in ancestry if mv.version == version]
     if not match:
         raise ModelLineError(
@@ -123,7 +125,7 @@ def _older(head: Base, version: str, registry) -> Base:
                 head.head, list(card.get("erasures", [])))
 
 
-def relapse_records(corpus, erasures: list[dict]) -> dict[str, list[dict]]:
+def relapse_records(corpus: Any, erasures: list[dict]) -> dict[str, list[dict]]:
     """For each earlier erasure of the line, its records with identifier spans (for the audit's
     relapse check: greedy decoding must not give any of them back). Records no longer in the
     corpus cannot be checked and are left out (the audit report counts what was checked)."""
@@ -137,7 +139,7 @@ def relapse_records(corpus, erasures: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def write_serving(out: Path, ledger, line: str) -> None:
+def write_serving(out: Path, ledger: Any, line: str) -> None:
     """``out/serving.json``: each line -> its head, as the ledger has it (a view for services)."""
     from forget.workflow.steps import write_json_atomic
 

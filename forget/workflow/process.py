@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from forget.errors import InvalidInputError
 from forget.workflow import steps as S
 from forget.workflow.common import ProcessOutcome, request_dir
 from forget.workflow.validate import check_request
 
+if TYPE_CHECKING:
+    from forget.core.method import MethodConfig
 
-def plan_attempts(method: str, forget, *, max_attempts: int, allow_retrain: bool,
+
+def plan_attempts(method: str, forget: Any, *, max_attempts: int, allow_retrain: bool,
                   head: bool = False) -> list[tuple[str, dict]]:
     """The methods (with config overrides) tried in order until an audit passes.
 
@@ -50,7 +54,7 @@ def plan_attempts(method: str, forget, *, max_attempts: int, allow_retrain: bool
         raise InvalidInputError(
             f"the model holds a certified head; method {method!r} would drop it and leave the "
             "records in the head: use method noisy_gd (or auto)")
-    plan = [(method, {})]
+    plan: list[tuple[str, dict]] = [(method, {})]
     if method == "noisy_gd":
         return plan
     if method == "dp_retrain":
@@ -63,13 +67,13 @@ def plan_attempts(method: str, forget, *, max_attempts: int, allow_retrain: bool
     return plan
 
 
-def process_request(ledger, request_id: str, *, model: Path | str, data: Path | str,
-                    out: Path | str, method: str = "auto", audit_config=None,
+def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Path | str,
+                    out: Path | str, method: str | MethodConfig = "auto", audit_config: Any = None,
                     worker_id: str | None = None, max_attempts: int = 2,
                     allow_retrain: bool = True, retrained: Path | str | None = None,
                     registry: Path | str | None = None, use_presidio: bool = True,
                     lm_eval: bool = False, method_config: dict | None = None,
-                    from_version: str | None = None, progress=None) -> ProcessOutcome:
+                    from_version: str | None = None, progress: Any = None) -> ProcessOutcome:
     """Process one erasure request end to end (resuming whatever a previous run left).
 
     Args:
@@ -80,7 +84,9 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
             so earlier erasures stay erased; completing it moves the head forward.
         data: the training data directory (``forget data generate`` layout).
         out: output folder (models, reports, certificates, guard index, serving.json).
-        method: a registered method name, or ``auto`` (code secrets -> code_eraser, people ->
+        method: a registered method name, a method's config object (e.g.
+            ``NPOConfig(max_steps=100)``: that method with those fields), or ``auto`` (code
+            secrets -> code_eraser, people ->
             npo; stronger retries; then retraining when ``allow_retrain``; a model directory
             holding a certified head -> noisy_gd, whose audit re-checks the certificate; a
             request naming a ``concept`` -> text_encoder on the diffusion pipeline in
@@ -97,6 +103,7 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         progress: a callable ``(step, message)`` told what happens (the CLI prints it).
     """
     import forget.methods  # noqa: F401  (registers every method)
+    from forget.core.method import resolve_method
     from forget.corpus import load_corpus
     from forget.ledger import State
     from forget.workflow.finish import complete_on_head, finished_outcome
@@ -105,6 +112,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     t0 = time.perf_counter()
     say = progress or (lambda step, msg: None)
     out, model = Path(out), Path(model)
+    method, chosen = resolve_method(method)  # a config object: its method and its fields
+    method_config = chosen | dict(method_config or {}) if chosen else method_config
     check_request(ledger, request_id, model=model, data=data, method=method,  # before any write
                   method_config=method_config, audit_config=audit_config, retrained=retrained)
     work = request_dir(out, request_id)
@@ -125,7 +134,7 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         res.status = "waiting_identity"
         return res
 
-    def head_base():
+    def head_base() -> Any:
         return resolve_base(ledger, model, registry=registry)
 
     # the line's head (or an explicitly chosen version), checked before anything is written
@@ -155,7 +164,7 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
         res.status, res.reason, res.state = "failed", reason, "failed"
         return res
 
-    def one_round():
+    def one_round() -> S.Attempt | None:
         return _text_round(ctx, res, corpus, scope, method=method, audit_config=audit_config,
                            max_attempts=max_attempts, allow_retrain=allow_retrain,
                            retrained=retrained, lm_eval=lm_eval, method_config=method_config)
@@ -163,8 +172,8 @@ def process_request(ledger, request_id: str, *, model: Path | str, data: Path | 
     return complete_on_head(ctx, res, t0, one_round, guard=S.guard_step, head_base=head_base)
 
 
-def _text_round(ctx: S.Context, res: ProcessOutcome, corpus, scope: dict, *, method: str,
-                audit_config, max_attempts: int, allow_retrain: bool, retrained,
+def _text_round(ctx: S.Context, res: ProcessOutcome, corpus: Any, scope: dict, *, method: str,
+                audit_config: Any, max_attempts: int, allow_retrain: bool, retrained: Any,
                 lm_eval: bool, method_config: dict | None) -> S.Attempt | None:
     """Unlearn from ``ctx.base`` and audit, attempt after attempt, until one passes.
 

@@ -141,3 +141,26 @@ def test_demo_summary_renders_without_identifiers(person_run):
     text = console.export_text()
     assert "req-person" in text and "pass" in text
     assert not [k for k, v in person_run["ident"].items() if v in text]
+
+
+def test_a_method_config_object_is_taken_like_a_name(tmp_path, corpus, corpus_dir,
+                                                      tiny_model_dir, trained_subject,
+                                                      fast_audit):
+    """``process_request(method=GradientAscentConfig(max_steps=1))`` runs that method with that
+    field, as ``method="gradient_ascent", method_config={"max_steps": 1}`` would."""
+    from wf_helpers import identifiers_of, person_request
+
+    from forget.methods.gradient_ascent import GradientAscentConfig
+    from forget.workflow import process_request
+
+    led = Ledger(tmp_path / "ledger.db")
+    led.submit(person_request("req-cfg", identifiers_of(corpus, trained_subject)))
+    led.verify_identity("req-cfg")
+    res = process_request(led, "req-cfg", model=tiny_model_dir, data=corpus_dir,
+                          out=tmp_path / "out", method=GradientAscentConfig(max_steps=1),
+                          max_attempts=1, allow_retrain=False, audit_config=fast_audit,
+                          use_presidio=False)
+    assert [a["method"] for a in res.attempts] == ["gradient_ascent"]
+    card = json.loads((tmp_path / "out" / "req-cfg" / "attempt-1" / "model"
+                       / "forget_model.json").read_text())
+    assert card["config"]["max_steps"] == 1 and res.attempts[0]["steps"] <= 1
