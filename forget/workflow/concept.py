@@ -153,8 +153,7 @@ def process_concept(ctx: S.Context, res: ProcessOutcome, concept_text: str, *, d
     res.scope = _scope(ctx, spec, concept, Path(data))
     if concept is None or not res.scope["records"]:
         reason = "no prompt of this pipeline's data names the concept: nothing to erase"
-        ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
-        res.status, res.reason, res.state = "failed", reason, "failed"
+        ctx.fail(res, reason)
         return res
     clf = ConceptClassifier.load(Path(data) / "classifier")
     fset, rset = concept_sets(spec, concept, shots=SHOTS)
@@ -178,8 +177,7 @@ def process_concept(ctx: S.Context, res: ProcessOutcome, concept_text: str, *, d
             ctx.say("audit", f"attempt {n} ({m}) did not pass the concept audit ({verdict})")
         reason = (f"no attempt passed the concept audit ({len(plan)} tried); the request is "
                   "not completed; see the audit reports")
-        ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
-        res.status, res.reason, res.state = "failed", reason, "failed"
+        ctx.fail(res, reason)
         return None
 
     return complete_on_head(ctx, res, t0, one_round, guard=_guard, head_base=head_base)

@@ -129,7 +129,6 @@ def complete_on_head(ctx: Context, res: ProcessOutcome, t0: float, one_round, *,
         return finished_outcome(ctx, res, t0)
     reason = (f"the model line's head moved {MAX_ROUNDS} times while this request ran; it is "
               "retried later from the head")
-    ctx.ledger.fail(ctx.request_id, reason=reason, retryable=True, worker_id=ctx.worker_id)
-    res.status, res.reason, res.state = "failed", reason, "failed"
+    ctx.fail(res, reason, retryable=True)
     res.wall_s = time.perf_counter() - t0
     return res

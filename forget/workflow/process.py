@@ -160,8 +160,7 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
     res.scope = scope
     if not scope["record_ids"]:
         reason = "no training record mentions the subject: nothing to unlearn in this model"
-        ledger.fail(request_id, reason=reason, retryable=False, worker_id=worker_id)
-        res.status, res.reason, res.state = "failed", reason, "failed"
+        ctx.fail(res, reason)
         return res
 
     def one_round() -> S.Attempt | None:
@@ -189,8 +188,7 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, corpus: Any, scope: dict, *
     if set(scope["record_ids"]) <= base.erased_record_ids:
         reason = (f"every record found for this request was already erased from this model line "
                   f"by {', '.join(earlier)}: nothing is left to unlearn (see that certificate)")
-        ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
-        res.status, res.reason, res.state = "failed", reason, "failed"
+        ctx.fail(res, reason)
         return None
     forget, retain = sets_for_records(corpus, scope["record_ids"], scope.get("subject_id"),
                                       already_erased=base.erased_record_ids)
@@ -215,6 +213,5 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, corpus: Any, scope: dict, *
         ctx.say("audit", f"attempt {n} ({name}) did not pass the audit ({verdict})")
     reason = (f"no attempt passed the audit ({len(plan)} tried); the request is not "
               "completed; see the audit reports")
-    ctx.ledger.fail(ctx.request_id, reason=reason, retryable=False, worker_id=ctx.worker_id)
-    res.status, res.reason, res.state = "failed", reason, "failed"
+    ctx.fail(res, reason)
     return None

@@ -49,6 +49,12 @@ class Context:
         rec = self.steps.get(step)
         return rec is not None and rec.status == "done"
 
+    def fail(self, res, reason: str, *, retryable: bool = False) -> None:
+        """Fail the request in the ledger with ``reason`` and say so in the outcome ``res``."""
+        self.ledger.fail(self.request_id, reason=reason, retryable=retryable,
+                         worker_id=self.worker_id)
+        res.status, res.reason, res.state = "failed", reason, "failed"
+
     def record(self, step: str, status: str, details: dict | None = None) -> None:
         self.ledger.record_step(self.request_id, step, status, details or {},
                                 worker_id=self.worker_id)
