@@ -201,15 +201,20 @@ def _jsonable(o: Any) -> Any:
     return str(o)
 
 
+def _exposure_dict(d: dict, e) -> None:
+    d.update(threshold=e.threshold, min_p=e.min_p, min_p_low=e.min_p_low, exposed=e.exposed,
+             avoided=e.avoided, power=e.has_power)
+    for i in d["identifiers"]:
+        i.pop("scores", None)  # every candidate's score: kept for calibration, not reported
+
+
 def _model_dict(a) -> dict:
     d = dataclasses.asdict(a)
     d["extraction"]["hits"] = a.extraction.hits
-    d["exposure"].update(threshold=a.exposure.threshold, min_p=a.exposure.min_p,
-                         exposed=a.exposure.exposed)
+    _exposure_dict(d["exposure"], a.exposure)
     for case, rc in zip(d["robustness"], a.robustness, strict=True):
         case["extraction"]["hits"] = rc.extraction.hits
-        case["exposure"].update(threshold=rc.exposure.threshold, min_p=rc.exposure.min_p,
-                                exposed=rc.exposure.exposed)
+        _exposure_dict(case["exposure"], rc.exposure)
     return d
 
 

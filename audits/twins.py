@@ -11,6 +11,7 @@ character (a digit becomes a random digit, a letter a random letter of the same 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import re
 import string
@@ -21,6 +22,12 @@ from audits.records import Record, Span, as_records
 _PHONE = re.compile(r"\(\d{3}\) \d{3}-\d{4}")
 _NATIONAL_ID = re.compile(r"\d{3}-\d{2}-\d{4}")
 _USER = re.compile(r"[^a-z0-9._]")
+_TRAILING_DIGITS = re.compile(r"\d+$")
+
+
+def derived_seed(seed: int, purpose: str = "audits.twins") -> int:
+    """A 64-bit seed from ``(purpose, seed)``: unrelated to any generator seeded with ``seed``."""
+    return int.from_bytes(hashlib.sha256(f"{purpose}:{seed}".encode()).digest()[:8], "big")
 
 
 class FakeMaker:
@@ -29,9 +36,9 @@ class FakeMaker:
     def __init__(self, seed: int = 0) -> None:
         from faker import Faker  # imported here: loading its locale data takes a moment
 
-        self.rng = random.Random(seed)
+        self.rng = random.Random(derived_seed(seed))
         self.fake = Faker("en_US")
-        self.fake.seed_instance(seed)
+        self.fake.seed_instance(derived_seed(seed, "audits.twins.faker"))
 
     def __call__(self, kind: str, original: str) -> str:
         """A fake of ``original``'s format, never equal to it (up to 100 tries)."""
@@ -51,8 +58,10 @@ class FakeMaker:
             return f"{r.randint(100, 899)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
         if kind == "email" and original.count("@") == 1:
             domain = original.split("@")[1]  # the provider is not the person; keep it
-            user = _USER.sub("", f.user_name().lower()) or "user"
-            digits = re.search(r"\d+$", original.split("@")[0])
+            # The letters of a fresh user name, then exactly as many digits as the real one
+            # ends with (a Faker user name may end in digits itself: they are dropped).
+            user = _TRAILING_DIGITS.sub("", _USER.sub("", f.user_name().lower())) or "user"
+            digits = _TRAILING_DIGITS.search(original.split("@")[0])
             tail = "".join(r.choice(string.digits) for _ in digits.group()) if digits else ""
             return f"{user}{tail}@{domain}"
         if kind == "dob":
