@@ -118,10 +118,14 @@ def test_over_unlearning_fails_as_such(tiny_pair, retrained_pair, audit_inputs):
     model, tok = tiny_pair
     m = own_copy(model)
     m.train()
-    opt = torch.optim.SGD(m.parameters(), lr=1e-2)
+    # 6 passes of gradient ascent (Adam, lr 1e-4): the extraction already stops after 2-4; the
+    # subject's records then become far less likely than their twins (measured: loss AUC 0.02
+    # vs 0.47 for the retrained control). Much more (40 passes at SGD lr 1e-2) destroys the
+    # model altogether, which the utility check fails instead.
+    opt = torch.optim.Adam(m.parameters(), lr=1e-4)
     texts = [r["text"] for r in audit_inputs["members"]]
     with one_thread(), torch.enable_grad():
-        for _ in range(40):
+        for _ in range(6):
             for t in texts:
                 ids = torch.tensor([tok(t)["input_ids"]])
                 (-m(input_ids=ids, labels=ids).loss).backward()  # ascent
