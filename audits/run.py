@@ -92,8 +92,10 @@ def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prom
     ext = run_extraction(model, tok, plan_prompts[0], samples=c.samples,
                          temperature=c.temperature, el_ns=c.el_ns, seed=c.seed,
                          batch_size=c.batch_size)
+    # One-sided (robustness) at the two-sided test's per-tail level: alpha / 2 over one side.
+    alpha = c.exposure_alpha if sides == 2 else c.exposure_alpha / 2
     exp = run_exposure(model, tok, plan_prompts[1], alternatives=alternatives,
-                       alpha=c.exposure_alpha, bonferroni=c.exposure_bonferroni, seed=c.seed,
+                       alpha=alpha, bonferroni=c.exposure_bonferroni, seed=c.seed,
                        batch_size=4 * c.batch_size, sides=sides)  # short texts: larger batches
     return ext, exp
 
