@@ -50,7 +50,7 @@ def mia_check(attack: str, mia: MIAResult, config: AuditConfig,
     from audits.verdict import Check
 
     name = f"mia:{attack}"
-    a = config.mia_alpha / (2 * max(1, len(config.mia_verdict_attacks)))
+    a = mia_alpha_per_side(config)
     rule = (f"the subject's records rank among look-alike identities as a model that never saw "
             f"them would: two-sided exact rank test, p > {a:.3g} on each side")
     r = mia.attacks.get(attack)
