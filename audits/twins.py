@@ -23,6 +23,11 @@ _PHONE = re.compile(r"\(\d{3}\) \d{3}-\d{4}")
 _NATIONAL_ID = re.compile(r"\d{3}-\d{2}-\d{4}")
 _USER = re.compile(r"[^a-z0-9._]")
 _TRAILING_DIGITS = re.compile(r"\d+$")
+_IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+# A vendor prefix of a key or token ("sk_live_", "ghp_", "xoxb-"): letters and separators
+# followed by at least 8 key characters. It names the issuer, not the secret: kept as is.
+_VENDOR_PREFIX = re.compile(r"[A-Za-z]+(?:[_-][A-Za-z]+)*[_-](?=[A-Za-z0-9]{8,}$)")
+_HEX_ALPHABETS = ("0123456789abcdef", "0123456789ABCDEF")
 
 
 def derived_seed(seed: int, purpose: str = "audits.twins") -> int:
@@ -80,12 +85,28 @@ class FakeMaker:
             return f.city()
         if kind == "employer":
             return f.company()
+        if kind == "ip_address" and _IPV4.fullmatch(original):
+            # The first octet is the network (10.x.x.x: private), not the host: kept.
+            return (f"{original.split('.')[0]}.{r.randint(0, 255)}.{r.randint(0, 255)}."
+                    f"{r.randint(1, 254)}")
         return self.reshape(original)
 
     def reshape(self, original: str) -> str:
-        """Same shape: each digit/lower/upper letter replaced by a random one of its class."""
-        out = []
-        for c in original:
+        """Same shape: each digit/lower/upper letter replaced by a random one of its class.
+
+        A vendor prefix ("sk_live_", "ghp_") is kept: with a random prefix every fake would be
+        a format no model has seen and the true key would rank first for any model trained on
+        code, seen or not. A hexadecimal value (all its letters in a-f, at least 8 characters)
+        stays hexadecimal: a fake drawing letters from a-z would be just as easy to tell apart.
+        """
+        m = _VENDOR_PREFIX.match(original)
+        head = m.group() if m else ""
+        body = original[len(head):]
+        for alphabet in _HEX_ALPHABETS:
+            if len(body) >= 8 and set(body) <= set(alphabet) and not body.isdigit():
+                return head + "".join(self.rng.choice(alphabet) for _ in body)
+        out = [head]
+        for c in body:
             if c.isdigit():
                 out.append(self.rng.choice(string.digits))
             elif c.islower():
