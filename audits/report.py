@@ -306,6 +306,9 @@ def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
     secret = is_secret(kinds)
     measured = "retrained" in audits
     counts = answer_counts(target, [p.kind for p in target.extraction.probes], measured)
+    if measured:  # PrivLeak (MUSE) of each verdict attack, in every report with a control
+        counts["privleak"] = {c.name.split(":", 1)[1]: c.evidence["privleak"] for c in checks
+                              if c.name.startswith("mia:") and "privleak" in c.evidence}
     controls = {
         "original": {"status": verdict.original_control,
                      "checks": [dataclasses.asdict(c) for c in control_checks.get("original", [])]},

@@ -101,6 +101,8 @@ def test_retrain_with_another_seed_passes_against_a_retrained_control(
     mia = {ch.name: ch for ch in rep.checks if ch.name.startswith("mia:")}
     assert all(ch.evidence["band"].startswith("measured") for ch in mia.values())
     assert all("privleak" in ch.evidence for ch in mia.values())
+    assert set(rep.tested["privleak"]) == {"loss", "min_k_pp"}
+    assert "PrivLeak" in rep.to_html()
     # email, address and date of birth are tested once a control calibrates them
     kinds = {r["kind"] for r in next(ch for ch in rep.checks
                                       if ch.name == "exposure").evidence["ranks"]}

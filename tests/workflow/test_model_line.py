@@ -64,8 +64,9 @@ def _submit(led: Ledger, req: DeletionRequest) -> None:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, fast_audit):
-    """A person (retrain), a leaked secret (auto: code_eraser), a second person (retrain), one
-    after another on the tiny model's line."""
+    """A person (retrain), a leaked secret (auto: code_eraser, which the audit fails as
+    over-unlearning since issue 18, then retrain), a second person (retrain), one after another
+    on the tiny model's line."""
     from forget.workflow import process_request
 
     root = tmp_path_factory.mktemp("line")
