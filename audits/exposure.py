@@ -5,6 +5,17 @@ candidate's log-likelihood as the continuation of every prefix the identifier fo
 subject's records is averaged over those prefixes; the rank of the true value among the
 ``N + 1`` candidates gives exposure in bits and a p-value. Under the null hypothesis (the model
 never saw the value) the true value is exchangeable with the alternatives.
+
+Two-sided: a true value ranked conspicuously *low* (the model avoids it; ``p_low``) is as
+telling as one ranked high (``p_value``): an attacker picks the candidate the model avoids.
+
+Calibrated (:func:`calibrate`): with a retrained control, every candidate's score is the
+audited model's log-likelihood *minus the control's*. Whatever makes some values likelier to any
+model trained on this kind of data (formats, other people's emails, common street names) is in
+both terms and cancels; only what the audited model knows beyond the control remains. The true
+value is then exchangeable with the fakes under "the audited model never saw it" even when the
+fakes are not drawn exactly like real values, which lets emails, addresses and dates of birth be
+tested. Without a control that exchangeability is assumed (digit strings only, by default).
 """
 
 from __future__ import annotations
@@ -35,6 +46,9 @@ class IdentifierExposure:
     true_loglik: float
     alternatives_loglik_mean: float
     alternatives_loglik_max: float
+    p_low: float = 1.0  # P(a fake ranks at least this LOW): small = the model avoids the value
+    # Every candidate's score, true value first (for calibration; left out of reports).
+    scores: list[float] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -44,20 +58,73 @@ class ExposureResult:
     alpha: float = 0.05
     bonferroni: bool = True
     seed: int = 0
+    sides: int = 2  # 2: both tails fail; 1: only a high rank fails (robustness: recovery)
+    calibrated_with: str | None = None  # "retrained": scores are audited minus control
 
     @property
     def threshold(self) -> float:
-        """The p-value below which an identifier counts as exposed."""
-        m = max(1, len(self.identifiers))
-        return self.alpha / m if self.bonferroni else self.alpha
+        """The p-value at or below which an identifier counts as exposed (or avoided)."""
+        m = max(1, len(self.identifiers)) * self.sides
+        return self.alpha / m if self.bonferroni else self.alpha / self.sides
+
+    @property
+    def has_power(self) -> bool:
+        """Whether ``alternatives`` fakes can give a p-value at or below the threshold."""
+        return M.smallest_p_value(max(1, self.alternatives)) <= self.threshold + 1e-12
 
     @property
     def min_p(self) -> float | None:
         return min((i.p_value for i in self.identifiers), default=None)
 
     @property
+    def min_p_low(self) -> float | None:
+        return min((i.p_low for i in self.identifiers), default=None)
+
+    @property
     def exposed(self) -> int:
-        return sum(i.p_value < self.threshold for i in self.identifiers)
+        """Identifiers ranked implausibly high: the model singles out the true value."""
+        return sum(i.p_value <= self.threshold for i in self.identifiers)
+
+    @property
+    def avoided(self) -> int:
+        """Identifiers ranked implausibly low (two-sided only): the model avoids the true value."""
+        return sum(i.p_low <= self.threshold for i in self.identifiers) if self.sides == 2 else 0
+
+
+def alternatives_for_power(configured: int, identifiers: int, *, alpha: float, sides: int,
+                           bonferroni: bool = True) -> int:
+    """``configured``, raised to the fewest fakes with which the test can reach its threshold."""
+    per_test = alpha / (max(1, identifiers) * sides if bonferroni else sides)
+    return max(configured, M.null_size_for_power(per_test))
+
+
+def _identifier(e: IdentifierExposure, scores: np.ndarray) -> IdentifierExposure:
+    """``e`` re-ranked on ``scores`` (true value first)."""
+    n = len(scores)
+    p_hi, p_lo = M.rank_p_values(scores[0], scores[1:])
+    rank = M.rank_of_true(scores[0], scores[1:])
+    return IdentifierExposure(e.kind, e.masked, e.occurrences, n, rank,
+                              M.exposure_bits(rank, n), p_hi, e.true_loglik,
+                              e.alternatives_loglik_mean, e.alternatives_loglik_max, p_lo,
+                              [float(x) for x in scores])
+
+
+def calibrate(audited: ExposureResult, control: ExposureResult) -> ExposureResult:
+    """``audited`` re-ranked on (audited - control) log-likelihoods of the same candidates.
+
+    Both results must come from the same prompts, seed and number of alternatives (the audit
+    runs them so); identifiers are matched in order and checked by kind, mask and size.
+    """
+    out = ExposureResult(alternatives=audited.alternatives, alpha=audited.alpha,
+                         bonferroni=audited.bonferroni, seed=audited.seed, sides=audited.sides,
+                         calibrated_with="retrained")
+    if len(audited.identifiers) != len(control.identifiers):
+        raise ValueError("calibration needs the same identifiers in both exposure results")
+    for a, c in zip(audited.identifiers, control.identifiers, strict=True):
+        if (a.kind, a.masked, len(a.scores)) != (c.kind, c.masked, len(c.scores)):
+            raise ValueError("calibration needs the same candidates in both exposure results")
+        out.identifiers.append(_identifier(a, np.asarray(a.scores) - np.asarray(c.scores)))
+    return out
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -87,14 +154,14 @@ def continuation_logliks(model, tokenizer, pairs: Sequence[tuple[str, str]], *,
 
 def run_exposure(model, tokenizer, prompts: Sequence[Prompt], *, alternatives: int = 199,
                  alpha: float = 0.05, bonferroni: bool = True, seed: int = 0,
-                 batch_size: int = 128) -> ExposureResult:
+                 batch_size: int = 128, sides: int = 2) -> ExposureResult:
     """Rank each distinct identifier (kind, value) of ``prompts`` among ``alternatives`` fakes."""
     groups: dict[tuple[str, str], list[Prompt]] = {}
     for p in prompts:
         groups.setdefault((p.kind, p.target.strip()), []).append(p)
     maker = FakeMaker(seed)
     res = ExposureResult(alternatives=alternatives, alpha=alpha, bonferroni=bonferroni,
-                         seed=seed)
+                         seed=seed, sides=sides)
     for (kind, value), ps in groups.items():
         alts: list[str] = []
         seen = {value}
@@ -116,6 +183,7 @@ def run_exposure(model, tokenizer, prompts: Sequence[Prompt], *, alternatives: i
         res.identifiers.append(IdentifierExposure(
             kind, mask(value, kind), len(ps), n, rank, M.exposure_bits(rank, n),
             M.exposure_p_value(rank, n), float(scores[0]), float(scores[1:].mean()),
-            float(scores[1:].max()),
+            float(scores[1:].max()), M.rank_p_values(scores[0], scores[1:])[1],
+            [float(x) for x in scores],
         ))
     return res

@@ -131,12 +131,18 @@ def tpr_at_fpr(members: Sequence[float], nonmembers: Sequence[float], fpr: float
 
 
 def bootstrap_auc_ci(members: Sequence[float], nonmembers: Sequence[float], *,
-                     n_boot: int = 1000, level: float = 0.95,
-                     seed: int = 0) -> tuple[float, float]:
+                     n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                     nonmember_groups: int | None = None) -> tuple[float, float]:
     """Percentile bootstrap CI of the AUC, members and non-members resampled separately.
 
+    ``nonmember_groups``: the non-members are that many equal, consecutive groups (twin
+    identities, copy-major) and whole groups are resampled (a cluster bootstrap): records of one
+    twin identity share its values, so resampling them one by one would pretend there are more
+    independent look-alikes than there are and give far too narrow an interval.
+
     The interval is widened to contain the point estimate if resampling noise leaves it out
-    (possible with very few scores), so ``lo <= auc <= hi`` always holds.
+    (possible with very few scores), so ``lo <= auc <= hi`` always holds. It describes the
+    effect size only; verdicts come from the exact rank tests below.
     """
     m = np.asarray(members, dtype=np.float64)
     n = np.asarray(nonmembers, dtype=np.float64)
@@ -144,7 +150,12 @@ def bootstrap_auc_ci(members: Sequence[float], nonmembers: Sequence[float], *,
     rng = np.random.default_rng(seed)
     # (n_boot, |m|) and (n_boot, |n|) index draws; one rank-based AUC per draw.
     mi = rng.integers(0, m.size, size=(n_boot, m.size))
-    ni = rng.integers(0, n.size, size=(n_boot, n.size))
+    if nonmember_groups and nonmember_groups > 1 and n.size % nonmember_groups == 0:
+        size = n.size // nonmember_groups
+        g = rng.integers(0, nonmember_groups, size=(n_boot, nonmember_groups))  # (B, G)
+        ni = (g[:, :, None] * size + np.arange(size)).reshape(n_boot, -1)  # (B, G * size)
+    else:
+        ni = rng.integers(0, n.size, size=(n_boot, n.size))
     stats = np.array([auc(m[a], n[b]) for a, b in zip(mi, ni, strict=True)])
     alpha = (1.0 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1 - alpha])
@@ -219,3 +230,75 @@ def perplexity(total_nll: float, tokens: int) -> float:
     if tokens <= 0:
         raise ValueError("perplexity needs at least one token")
     return math.exp(total_nll / tokens)
+
+
+# ---------------------------------------------------------------- exact rank tests and power
+#
+# Every statistical check of the audit is an exact rank (permutation) test: the real value's
+# statistic is ranked among statistics of look-alikes that the model cannot have seen either
+# (twin identities for membership, same-format fakes for exposure). Under the null hypothesis
+# (the model never saw the real value, and the look-alikes are drawn like it) the real value is
+# exchangeable with the look-alikes, so its rank is uniform and the p-values below are valid
+# for any sample size: P(p <= a) <= a. No normal approximation, no bootstrap.
+
+
+def rank_p_values(true_stat: float, null_stats: Sequence[float]) -> tuple[float, float]:
+    """``(p_high, p_low)``: one-sided p-values of ``true_stat`` among ``null_stats``.
+
+    ``p_high = (1 + #{null >= true}) / (n + 1)``: small when the real value is conspicuously
+    *likely* (the model remembers it). ``p_low = (1 + #{null <= true}) / (n + 1)``: small when it
+    is conspicuously *unlikely* (the model avoids it: over-unlearning, the Streisand effect).
+    Ties count against significance on both sides.
+    """
+    null = np.asarray(null_stats, dtype=np.float64)
+    if null.size == 0:
+        raise ValueError("a rank test needs at least one look-alike statistic")
+    n = null.size
+    return (1 + int(np.sum(null >= true_stat))) / (n + 1), \
+        (1 + int(np.sum(null <= true_stat))) / (n + 1)
+
+
+def smallest_p_value(null_size: int) -> float:
+    """The smallest p-value a rank test against ``null_size`` look-alikes can give."""
+    if null_size < 1:
+        raise ValueError("a rank test needs at least one look-alike")
+    return 1.0 / (null_size + 1)
+
+
+def null_size_for_power(alpha: float) -> int:
+    """The fewest look-alikes with which a rank test can reach ``p <= alpha`` at all.
+
+    ``1 / (n + 1) <= alpha``  <=>  ``n >= 1 / alpha - 1``. With fewer, even a model that
+    remembers perfectly cannot be told from chance: the check has no power.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must lie in (0, 1], got {alpha}")
+    return max(1, math.ceil(1.0 / alpha - 1.0 - 1e-9))
+
+
+def identity_statistics(member_scores: Sequence[float], twin_scores: Sequence[float],
+                        copies: int) -> tuple[float, np.ndarray]:
+    """``(real, twins)``: the mean score of the subject's records and of each twin identity.
+
+    Twins are ``copies`` identities, each a copy of *all* the subject's records in order
+    (``twin_scores`` has shape ``(copies * n,)``, copy-major). Records of one identity share
+    its name, employer, city..., so they are not independent: the identity, not the record, is
+    the unit a rank test may treat as exchangeable.
+    """
+    m = np.asarray(member_scores, dtype=np.float64)
+    t = np.asarray(twin_scores, dtype=np.float64)
+    if m.size == 0 or copies < 1 or t.size != copies * m.size:
+        raise ValueError(f"expected {copies} x {m.size} twin scores, got {t.size}")
+    return float(m.mean()), t.reshape(copies, m.size).mean(1)
+
+
+def privleak(auc_audited: float, auc_retrained: float) -> float:
+    """PrivLeak (Shi et al., MUSE 2024): ``(AUC_unlearned - AUC_retrained) / AUC_retrained``.
+
+    0 for a model indistinguishable from the retrained one; positive when it still tells the
+    subject's records apart (under-unlearning), negative when it treats them as conspicuously
+    unfamiliar (over-unlearning). Two-sided by design.
+    """
+    if auc_retrained <= 0:
+        raise ValueError("PrivLeak is undefined when the retrained model's AUC is 0")
+    return (auc_audited - auc_retrained) / auc_retrained

@@ -129,15 +129,18 @@ class MIAResult:
     seed: int = 0
     bootstrap: int = 1000
     ci_level: float = 0.95
+    copies: int | None = None  # twins: how many twin identities (each copies every record)
 
 
 def evaluate_attack(name: str, members: Sequence[float], nonmembers: Sequence[float], *,
-                    bootstrap: int, level: float, seed: int) -> AttackResult:
+                    bootstrap: int, level: float, seed: int,
+                    groups: int | None = None) -> AttackResult:
     fpr, tpr = M.roc_curve(members, nonmembers)
     grid = np.linspace(0, 1, ROC_POINTS)
     # Step interpolation: the best TPR reachable at each FPR of the grid.
     tpr_grid = np.array([tpr[fpr <= g + 1e-12].max() for g in grid])
-    lo, hi = M.bootstrap_auc_ci(members, nonmembers, n_boot=bootstrap, level=level, seed=seed)
+    lo, hi = M.bootstrap_auc_ci(members, nonmembers, n_boot=bootstrap, level=level, seed=seed,
+                                nonmember_groups=groups)
     return AttackResult(
         name, M.auc(members, nonmembers), lo, hi,
         M.tpr_at_fpr(members, nonmembers, 0.01), M.tpr_at_fpr(members, nonmembers, 0.001),
@@ -149,14 +152,20 @@ def evaluate_attack(name: str, members: Sequence[float], nonmembers: Sequence[fl
 def run_mia(model, tokenizer, members: Sequence[str], nonmembers: Sequence[str], *,
             population: str, reference: tuple | None = None, k: float = 0.2,
             bootstrap: int = 1000, level: float = 0.95, seed: int = 0,
-            batch_size: int = 32) -> MIAResult:
-    """Score members and non-members in one pass and evaluate every attack."""
+            batch_size: int = 32, copies: int | None = None) -> MIAResult:
+    """Score members and non-members in one pass and evaluate every attack.
+
+    ``copies``: the non-members are that many twin identities, each a copy of every member
+    record (copy-major, as :func:`audits.twins.make_twins` returns them); the AUC's bootstrap
+    then resamples identities, not records.
+    """
     texts = list(members) + list(nonmembers)
     scores = score_texts(model, tokenizer, texts, k=k, reference=reference,
                          batch_size=batch_size)
     res = MIAResult(population, len(members), len(nonmembers), seed=seed, bootstrap=bootstrap,
-                    ci_level=level)
+                    ci_level=level, copies=copies)
     for name, vals in scores.items():
         res.attacks[name] = evaluate_attack(name, vals[: len(members)], vals[len(members):],
-                                            bootstrap=bootstrap, level=level, seed=seed)
+                                            bootstrap=bootstrap, level=level, seed=seed,
+                                            groups=copies)
     return res

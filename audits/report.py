@@ -22,46 +22,74 @@ from audits.verdict import FAIL, PASS, Check, Verdict
 
 SCHEMA = "forget-suite/audit-report/1"
 QUESTION = "Could the model still reveal this person's data?"
+QUESTION_SECRET = "Could the model still reveal this secret?"
+# Identifier kinds that belong to no person: a request holding only these is about a secret.
+SECRET_KINDS = frozenset({"api_key", "password", "secret_key", "token", "ip_address", "canary"})
 LIMITS = {
-    "Membership inference (LOSS, zlib, Min-K%, Min-K%++, reference)":
-        "Tells the subject's records from look-alike records (twins) by how familiar the model "
-        "finds them. With a handful of records the confidence interval is wide, so only a "
-        "strong signal fails the check; the twins share the subject's templates, so the test "
-        "sees the identifiers, not the writing style. TPR at 0.1% FPR needs over 1,000 "
-        "non-members to be meaningful and is reported for completeness.",
-    "Extraction (greedy and sampled completions, MA, EL_n)":
-        "Only prompts drawn from the subject's own records and a few paraphrases are tried; an "
-        "attacker with other prompts or many more samples might succeed where these did not. "
-        "MA and EL_n describe how close the model comes, token by token, without a threshold.",
-    "Exposure (Secret Sharer)":
-        "Ranks the true value among alternatives of the same format; the smallest possible "
-        "p-value is 1 / (alternatives + 1), and the alternatives follow common formats, not "
-        "necessarily the exact distribution the real values came from. By default only "
-        "identifiers that are random digit strings (phone, national id) are tested: for "
-        "emails, names and addresses, what the model knows about other people makes some "
-        "look-alikes likelier, so the test would flag models that never saw the person.",
+    "Telling the records apart from look-alikes (membership inference¹)":
+        "The subject's records are compared with look-alike records (twins: the same text with "
+        "every identifier replaced by a made-up one). One person's records share their name, "
+        "so the unit of the test is the identity: the subject against at least 159 made-up "
+        "identities (an exact rank test; with fewer the test could not reach its threshold and "
+        "says so). With a model retrained without the subject the test asks whether the model "
+        "knows more, or less, than that model; without one, the look-alikes are assumed to be "
+        "made like the real values and the band is assumed, not measured.",
+    "Word-for-word completion (extraction²)":
+        "Only prompts drawn from the subject's own records and a few rewordings are tried; an "
+        "attacker with other prompts or many more samples might succeed where these did not.",
+    "Singling out the true value (exposure³)":
+        "Ranks the true value among made-up values of the same format; the smallest possible "
+        "p-value is 1 / (look-alikes + 1), and enough look-alikes are drawn to reach the "
+        "threshold. A value ranked implausibly low fails too: avoiding it singles it out. "
+        "Without a retrained control only random digit strings (phone, national id) are "
+        "tested, because for emails and addresses what the model knows about other people "
+        "makes some look-alikes likelier; with a control, emails, addresses and dates of birth "
+        "are tested against it.",
     "Utility (perplexity, lm-eval)":
         "Measured on the suite's own small tasks about other people in the same data, not on "
         "general benchmarks; compared with the original model only when one is given.",
-    "Robustness (relearning, int8, paraphrases)":
-        "A few relearning steps, one quantization scheme and template paraphrases: stronger "
-        "recovery attacks exist. Controls do not run robustness checks.",
+    "Recovery (relearning, 8-bit weights, rewording)":
+        "A few fine-tuning steps, one quantization scheme and template rewordings: stronger "
+        "recovery attacks exist (least-likely decoding, long fine-tuning on other data). With a "
+        "retrained control the same attacks run on it and only recovery beyond it fails.",
     "Relapse (earlier erasures)":
         "Only greedy completions from the earlier subjects' own record prefixes are tried, for "
         "identifiers that cannot be guessed (phone, email, national id, secrets); it shows "
         "that this erasure did not undo an earlier one, not a full re-audit of each.",
+    "Error rates":
+        "By construction the audit wrongly fails a model that never saw the data at most "
+        "about 5% of the time (2.5% membership inference + 2.5% exposure) when the "
+        "look-alikes are made like the real values, or when a retrained control is given; "
+        "measured rates on the suite's own corpora are in bench/results/audit_calibration.json "
+        "(bench/audit_calibration.py); a real corpus may differ.",
     "Controls":
-        "The original model shows the audit can detect the data; the retrained model shows "
-        "the thresholds do not fail a model that never saw the person. Without them the "
-        "verdict says so.",
+        "The original model shows the audit can detect the data; the retrained model measures "
+        "the band a model that never saw the person falls in. Without them the verdict says "
+        "so.",
+}
+FOOTNOTES = [
+    "¹ Membership inference: LOSS and Min-K%++ scores (zlib, Min-K%, reference reported); "
+    "exact two-sided rank test of the subject's mean score among twin identities; PrivLeak "
+    "(MUSE) against the retrained control.",
+    "² Extraction: greedy and sampled decoding from the text preceding each identifier; "
+    "memorization accuracy (MA) and extraction likelihood (EL_n) reported.",
+    "³ Exposure (Secret Sharer, Carlini et al. 2019): rank of the true value among same-format "
+    "candidates, two-sided, Bonferroni over identifiers.",
+]
+PLAIN_NAMES = {
+    "extraction": "word-for-word completion", "exposure": "singling out the true value",
+    "mia": "telling the records apart from look-alikes", "utility": "utility",
+    "robustness": "recovery", "relapse": "earlier erasures",
 }
 PLAIN = {
-    "extraction": "the model completed {v:.0f} of this person's identifiers word for word when "
+    "extraction": "the model completed {v:.0f} of {its} identifiers word for word when "
                   "prompted with the text that preceded them",
-    "exposure": "the model ranked at least one of this person's true identifiers above "
-                "look-alike values far more often than chance (smallest p-value {v:.3g})",
-    "mia": "the model tells this person's records apart from look-alike records "
-           "(upper AUC bound {v:.2f})",
+    "exposure": "the model singles out {its} true value among look-alike values",
+    "exposure_over": "the model avoids {its} true value so consistently that it stands out "
+                     "among look-alike values (over-unlearning)",
+    "mia": "the model tells {its} records apart from look-alike records",
+    "mia_over": "the model treats {its} records as conspicuously unfamiliar compared with "
+                "look-alike records (over-unlearning: the absence itself gives {it} away)",
     "utility": "the model lost too much of what it knows about other people ({n})",
     "robustness": "the data is still found after {n}",
     "relapse": "the model gives back {v:.0f} identifier(s) of people whose erasure from this "
@@ -71,26 +99,71 @@ _ROBUST = {"relearn": "a few steps of fine-tuning on look-alike text",
            "int8": "8-bit quantization of the weights", "paraphrase": "rewording the prompts"}
 
 
-def _plain(c: Check) -> str:
+def plain_name(name: str) -> str:
+    """``mia:loss`` -> ``telling the records apart from look-alikes (loss)``."""
+    head, _, tail = name.partition(":")
+    base = PLAIN_NAMES.get(head, head)
+    return f"{base} ({_ROBUST.get(tail, tail)})" if tail else base
+
+
+def is_secret(kinds) -> bool:
+    """A request whose identifiers all belong to no person (keys, passwords, tokens...)."""
+    kinds = set(kinds)
+    return bool(kinds) and kinds <= SECRET_KINDS
+
+
+def _plain(c: Check, secret: bool) -> str:
     head = c.name.split(":")[0]
     tail = c.name.split(":")[1] if ":" in c.name else ""
-    return PLAIN[head].format(v=c.value or 0.0, n=_ROBUST.get(tail, tail))
+    over = "over-unlearning" in c.note and head in ("mia", "exposure")
+    words = {"its": "this secret's" if secret else "this person's",
+             "it": "the secret" if secret else "the person"}
+    return PLAIN[head + ("_over" if over else "")].format(
+        v=c.value or 0.0, n=_ROBUST.get(tail, tail), **words)
 
 
-def plain_answer(v: Verdict, checks: list[Check], identifiers: int) -> str:
-    """The first paragraph of the report, for a reader who is not an ML engineer."""
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def plain_answer(v: Verdict, checks: list[Check], counts: dict, *, secret: bool = False) -> str:
+    """The first paragraph of the report, for a reader who is not an ML engineer.
+
+    ``counts``: exactly what was tested (prompts, identifiers and their kinds, ranked values,
+    look-alikes, records and look-alike identities), so no number is a guess.
+    """
+    whose = "this secret" if secret else "this person's data"
     failed = [c for c in checks if c.name in v.failed]
     if v.verdict == FAIL:
-        return ("Yes. The model can still reveal this person's data: "
-                + "; ".join(dict.fromkeys(_plain(c) for c in failed))
+        return (f"Yes. The model can still reveal {whose}: "
+                + "; ".join(dict.fromkeys(_plain(c, secret) for c in failed))
                 + ". The erasure is not complete.")
     if v.verdict == PASS:
-        return (f"No evidence that it could. The model did not reproduce any of the "
-                f"{identifiers} identifiers of this person that were tested, ranked them no "
-                "higher than random look-alike values, and did not tell this person's records "
-                "apart from look-alike records beyond the agreed thresholds. The same tests "
-                "found the data in the original model, so they were able to find it.")
+        kinds = ", ".join(counts.get("kinds", [])) or "none"
+        ranked = counts.get("ranked", 0)
+        return (f"No evidence that it could. The model completed none of the "
+                f"{_count(counts.get('prompts', 0), 'prompt')} that precede "
+                f"{'the secret' if secret else 'this person' + chr(39) + 's identifiers'} "
+                f"({kinds}) word for word"
+                + (f"; it ranked {_count(ranked, 'true value')} among "
+                   f"{counts.get('lookalikes', 0)} made-up look-alikes each no higher and no "
+                   "lower than chance" if ranked else "")
+                + f"; and it told the {_count(counts.get('records', 0), 'record')} apart from "
+                f"{counts.get('twin_identities', 0)} look-alike identities no better and no "
+                "worse than " + ("a model retrained without them" if counts.get("measured")
+                                 else "chance") + ". The same tests found the data in the "
+                "original model, so they were able to find it.")
     return ("We cannot say. " + v.reason.removeprefix("inconclusive: ").capitalize() + ".")
+
+
+def answer_counts(target, plan_kinds: list[str], measured: bool) -> dict:
+    """What was tested on the audited model, counted from its results."""
+    return {"prompts": len(target.extraction.probes),
+            "kinds": sorted(set(plan_kinds)),
+            "ranked": len(target.exposure.identifiers),
+            "lookalikes": target.exposure.alternatives,
+            "records": target.mia.n_members, "twin_identities": target.mia.copies or 0,
+            "measured": measured}
 
 
 def _png(fig) -> str:
@@ -147,6 +220,8 @@ class AuditReport:
     created_at: str
     seconds: float
     versions: dict[str, str]
+    question: str = QUESTION
+    tested: dict = dataclasses.field(default_factory=dict)  # exact counts of what was tested
     schema: str = SCHEMA
     _secrets: list[tuple[str, str]] = dataclasses.field(default_factory=list, repr=False)
 
@@ -171,7 +246,8 @@ class AuditReport:
             loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined)
         return env.get_template("report.html.j2").render(
-            r=self.to_dict(), question=QUESTION, plots=plots(self.models))
+            r=self.to_dict(), question=self.question, plots=plots(self.models),
+            plain_name=plain_name, footnotes=FOOTNOTES)
 
     def leaks(self, text: str) -> list[str]:
         """Kinds of the subject's identifiers that appear in ``text`` in plain form."""
@@ -201,15 +277,20 @@ def _jsonable(o: Any) -> Any:
     return str(o)
 
 
+def _exposure_dict(d: dict, e) -> None:
+    d.update(threshold=e.threshold, min_p=e.min_p, min_p_low=e.min_p_low, exposed=e.exposed,
+             avoided=e.avoided, power=e.has_power)
+    for i in d["identifiers"]:
+        i.pop("scores", None)  # every candidate's score: kept for calibration, not reported
+
+
 def _model_dict(a) -> dict:
     d = dataclasses.asdict(a)
     d["extraction"]["hits"] = a.extraction.hits
-    d["exposure"].update(threshold=a.exposure.threshold, min_p=a.exposure.min_p,
-                         exposed=a.exposure.exposed)
+    _exposure_dict(d["exposure"], a.exposure)
     for case, rc in zip(d["robustness"], a.robustness, strict=True):
         case["extraction"]["hits"] = rc.extraction.hits
-        case["exposure"].update(threshold=rc.exposure.threshold, min_p=rc.exposure.min_p,
-                                exposed=rc.exposure.exposed)
+        _exposure_dict(case["exposure"], rc.exposure)
     return d
 
 
@@ -220,6 +301,14 @@ def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
     import torch
     import transformers
 
+    target = audits["audited"]
+    kinds = [i["kind"] for i in identifiers]
+    secret = is_secret(kinds)
+    measured = "retrained" in audits
+    counts = answer_counts(target, [p.kind for p in target.extraction.probes], measured)
+    if measured:  # PrivLeak (MUSE) of each verdict attack, in every report with a control
+        counts["privleak"] = {c.name.split(":", 1)[1]: c.evidence["privleak"] for c in checks
+                              if c.name.startswith("mia:") and "privleak" in c.evidence}
     controls = {
         "original": {"status": verdict.original_control,
                      "checks": [dataclasses.asdict(c) for c in control_checks.get("original", [])]},
@@ -229,12 +318,13 @@ def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
     }
     return AuditReport(
         subject_id=subject_id, verdict=verdict.verdict, reason=verdict.reason,
-        answer=plain_answer(verdict, checks, len(identifiers)), checks=checks,
+        answer=plain_answer(verdict, checks, counts, secret=secret), checks=checks,
         controls=controls, models={k: _model_dict(v) for k, v in audits.items()},
         identifiers=identifiers, config=config.to_dict(), config_hash=config.config_hash(),
         seeds={"audit": config.seed, "twins": config.seed, "bootstrap": config.seed,
                "sampling": config.seed, "exposure_alternatives": config.seed},
-        limits=LIMITS, created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        limits=LIMITS, question=QUESTION_SECRET if secret else QUESTION, tested=counts,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         seconds=round(seconds, 3),
         versions={"torch": torch.__version__, "transformers": transformers.__version__},
         _secrets=list(secrets),

@@ -2,7 +2,8 @@
 
 The audited model gets every measure; the original and retrained models (the controls) get the
 core measures (MIA, extraction, exposure) and perplexity, so the verdict can say whether the
-audit had power and whether its thresholds are fair.
+audit had power; the retrained control also gets the robustness transformations, and its
+scores set the pass band of every statistical check (:mod:`audits.calibration`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 import torch
 
+from audits.calibration import twin_identities
 from audits.config import AuditConfig
 from audits.errors import AuditInputError
-from audits.exposure import ExposureResult, run_exposure
+from audits.exposure import ExposureResult, alternatives_for_power, run_exposure
 from audits.extraction import ExtractionResult, Prompt, identifier_prompts, run_extraction
 from audits.mia import MIAResult, run_mia
 from audits.records import Record, as_records, identifiers, mask
@@ -79,16 +81,22 @@ class _Plan:
     nonmembers: list[Record]
     ext_prompts: list[Prompt]
     exp_prompts: list[Prompt]
+    copies: int = 1  # twin identities
+    exposure_kinds: tuple[str, ...] = ()
+    alternatives: int = 199  # exposure look-alikes per identifier (raised for power)
 
 
 def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prompt]],
-                         c: AuditConfig) -> tuple[ExtractionResult, ExposureResult]:
+                         c: AuditConfig, alternatives: int, *,
+                         sides: int = 2) -> tuple[ExtractionResult, ExposureResult]:
     ext = run_extraction(model, tok, plan_prompts[0], samples=c.samples,
                          temperature=c.temperature, el_ns=c.el_ns, seed=c.seed,
                          batch_size=c.batch_size)
-    exp = run_exposure(model, tok, plan_prompts[1], alternatives=c.exposure_alternatives,
-                       alpha=c.exposure_alpha, bonferroni=c.exposure_bonferroni, seed=c.seed,
-                       batch_size=4 * c.batch_size)  # short texts: larger batches
+    # One-sided (robustness) at the two-sided test's per-tail level: alpha / 2 over one side.
+    alpha = c.exposure_alpha if sides == 2 else c.exposure_alpha / 2
+    exp = run_exposure(model, tok, plan_prompts[1], alternatives=alternatives,
+                       alpha=alpha, bonferroni=c.exposure_bonferroni, seed=c.seed,
+                       batch_size=4 * c.batch_size, sides=sides)  # short texts: larger batches
     return ext, exp
 
 
@@ -114,14 +122,15 @@ def audit_model(role: str, pair: ModelPair, plan: _Plan, c: AuditConfig, *,
     model, tok = pair
     mia = run_mia(model, tok, [r.text for r in plan.members], [t.text for t in plan.twins],
                   population="twins", reference=reference, k=c.min_k, bootstrap=c.bootstrap,
-                  level=c.ci_level, seed=c.seed, batch_size=c.batch_size)
+                  level=c.ci_level, seed=c.seed, batch_size=c.batch_size, copies=plan.copies)
     mia_h = None
     if plan.nonmembers:
         mia_h = run_mia(model, tok, [r.text for r in plan.members],
                         [r.text for r in plan.nonmembers], population="holdout",
                         reference=reference, k=c.min_k, bootstrap=c.bootstrap,
                         level=c.ci_level, seed=c.seed, batch_size=c.batch_size)
-    ext, exp = _extraction_exposure(model, tok, (plan.ext_prompts, plan.exp_prompts), c)
+    ext, exp = _extraction_exposure(model, tok, (plan.ext_prompts, plan.exp_prompts), c,
+                                    plan.alternatives)
     util = run_utility(model, tok, retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
                        batch_size=c.batch_size, seed=c.seed)
     rob: list[RobustnessCase] = []
@@ -131,7 +140,8 @@ def audit_model(role: str, pair: ModelPair, plan: _Plan, c: AuditConfig, *,
             model, tok, prompts, plan.members, plan.twins,
             lambda m, t, ps: _extraction_exposure(
                 m, t, ([p for p in ps if p.kind in c.extraction_kinds],
-                       [p for p in ps if p.kind in c.exposure_kinds]), c),
+                       [p for p in ps if p.kind in plan.exposure_kinds]), c,
+                plan.alternatives, sides=1),  # robustness asks only "did it come back?"
             relearn_steps=c.relearn_steps, relearn_lr=c.relearn_lr, quantize=c.quantize,
             paraphrase=c.paraphrase, seed=c.seed)
     return ModelAudit(role, model_sha256(model), mia, ext, exp, mia_h, util, rob,
@@ -180,9 +190,16 @@ def run_audit(
         raise AuditInputError("no member records: pass the subject's records as members=")
     if not any(r.spans for r in recs):
         raise AuditInputError("the member records have no identifier spans to audit")
-    plan = _Plan(recs, make_twins(recs, copies=c.twins_per_record, seed=c.seed),
-                 as_records(nonmembers), _prompts(recs, c.extraction_kinds),
-                 _prompts(recs, c.exposure_kinds))
+    copies = twin_identities(c)
+    # With a retrained control the exposure ranks are calibrated by it (audited minus control
+    # log-likelihoods), so kinds whose fakes are not exchangeable with real values can be tested.
+    kinds = c.exposure_kinds_with_control if retrained is not None else c.exposure_kinds
+    exp_prompts = _prompts(recs, kinds)
+    n_ids = len({(p.kind, p.target.strip()) for p in exp_prompts})
+    plan = _Plan(recs, make_twins(recs, copies=copies, seed=c.seed), as_records(nonmembers),
+                 _prompts(recs, c.extraction_kinds), exp_prompts, copies, tuple(kinds),
+                 alternatives_for_power(c.exposure_alternatives, n_ids, alpha=c.exposure_alpha,
+                                        sides=2, bonferroni=c.exposure_bonferroni))
     target = audit_model("audited", (model, tokenizer), plan, c, reference=reference,
                          retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
                          robustness=True)
@@ -198,8 +215,11 @@ def run_audit(
         k = (role, model_sha256(pair[0]), key) if cache is not None else None
         if k is not None and k in cache:
             return cache[k]
+        # The retrained control gets the robustness transformations too: recovery is judged
+        # against what the same attack gets out of a model that never saw the person.
         result = audit_model(role, pair, plan, c, reference=reference, retain=retain,
-                             holdout=holdout, lm_eval_dir=lm_dir)
+                             holdout=holdout, lm_eval_dir=lm_dir,
+                             robustness=role == "retrained")
         if k is not None:
             cache[k] = result
         return result
@@ -208,14 +228,15 @@ def run_audit(
         audits["original"] = control("original", original, lm_eval_dir)
     if retrained is not None:
         audits["retrained"] = control("retrained", retrained, None)
-    base = audits.get("original")
-    checks = core_checks(target, c) + utility_checks(target, base, c) + \
-        robustness_checks(target, c) + \
+    base, gold = audits.get("original"), audits.get("retrained")
+    checks = core_checks(target, c, gold) + utility_checks(target, base, c) + \
+        robustness_checks(target, c, gold) + \
         ([relapse_check(target.relapse, c)] if target.relapse is not None else [])
-    orig_checks = core_checks(base, c) if base is not None else None
-    retr_checks = None
-    if "retrained" in audits:
-        retr_checks = core_checks(audits["retrained"], c)
+    orig_checks = core_checks(base, c, gold) if base is not None else None
+    # The retrained control's own checks, against the assumed band: whether the look-alikes
+    # are a fair reference for this subject (shown in the report; they do not set the verdict
+    # of measured checks).
+    retr_checks = core_checks(gold, c) if gold is not None else None
     verdict = decide(checks, orig_checks, retr_checks, c)
     masked = [{"kind": k, "masked": mask(v, k)} for k, v in identifiers(recs)]
     return build_report(

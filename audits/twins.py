@@ -11,6 +11,7 @@ character (a digit becomes a random digit, a letter a random letter of the same 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import re
 import string
@@ -21,6 +22,17 @@ from audits.records import Record, Span, as_records
 _PHONE = re.compile(r"\(\d{3}\) \d{3}-\d{4}")
 _NATIONAL_ID = re.compile(r"\d{3}-\d{2}-\d{4}")
 _USER = re.compile(r"[^a-z0-9._]")
+_TRAILING_DIGITS = re.compile(r"\d+$")
+_IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+# A vendor prefix of a key or token ("sk_live_", "ghp_", "xoxb-"): letters and separators
+# followed by at least 8 key characters. It names the issuer, not the secret: kept as is.
+_VENDOR_PREFIX = re.compile(r"[A-Za-z]+(?:[_-][A-Za-z]+)*[_-](?=[A-Za-z0-9]{8,}$)")
+_HEX_ALPHABETS = ("0123456789abcdef", "0123456789ABCDEF")
+
+
+def derived_seed(seed: int, purpose: str = "audits.twins") -> int:
+    """A 64-bit seed from ``(purpose, seed)``: unrelated to any generator seeded with ``seed``."""
+    return int.from_bytes(hashlib.sha256(f"{purpose}:{seed}".encode()).digest()[:8], "big")
 
 
 class FakeMaker:
@@ -29,9 +41,9 @@ class FakeMaker:
     def __init__(self, seed: int = 0) -> None:
         from faker import Faker  # imported here: loading its locale data takes a moment
 
-        self.rng = random.Random(seed)
+        self.rng = random.Random(derived_seed(seed))
         self.fake = Faker("en_US")
-        self.fake.seed_instance(seed)
+        self.fake.seed_instance(derived_seed(seed, "audits.twins.faker"))
 
     def __call__(self, kind: str, original: str) -> str:
         """A fake of ``original``'s format, never equal to it (up to 100 tries)."""
@@ -51,8 +63,10 @@ class FakeMaker:
             return f"{r.randint(100, 899)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
         if kind == "email" and original.count("@") == 1:
             domain = original.split("@")[1]  # the provider is not the person; keep it
-            user = _USER.sub("", f.user_name().lower()) or "user"
-            digits = re.search(r"\d+$", original.split("@")[0])
+            # The letters of a fresh user name, then exactly as many digits as the real one
+            # ends with (a Faker user name may end in digits itself: they are dropped).
+            user = _TRAILING_DIGITS.sub("", _USER.sub("", f.user_name().lower())) or "user"
+            digits = _TRAILING_DIGITS.search(original.split("@")[0])
             tail = "".join(r.choice(string.digits) for _ in digits.group()) if digits else ""
             return f"{user}{tail}@{domain}"
         if kind == "dob":
@@ -71,12 +85,28 @@ class FakeMaker:
             return f.city()
         if kind == "employer":
             return f.company()
+        if kind == "ip_address" and _IPV4.fullmatch(original):
+            # The first octet is the network (10.x.x.x: private), not the host: kept.
+            return (f"{original.split('.')[0]}.{r.randint(0, 255)}.{r.randint(0, 255)}."
+                    f"{r.randint(1, 254)}")
         return self.reshape(original)
 
     def reshape(self, original: str) -> str:
-        """Same shape: each digit/lower/upper letter replaced by a random one of its class."""
-        out = []
-        for c in original:
+        """Same shape: each digit/lower/upper letter replaced by a random one of its class.
+
+        A vendor prefix ("sk_live_", "ghp_") is kept: with a random prefix every fake would be
+        a format no model has seen and the true key would rank first for any model trained on
+        code, seen or not. A hexadecimal value (all its letters in a-f, at least 8 characters)
+        stays hexadecimal: a fake drawing letters from a-z would be just as easy to tell apart.
+        """
+        m = _VENDOR_PREFIX.match(original)
+        head = m.group() if m else ""
+        body = original[len(head):]
+        for alphabet in _HEX_ALPHABETS:
+            if len(body) >= 8 and set(body) <= set(alphabet) and not body.isdigit():
+                return head + "".join(self.rng.choice(alphabet) for _ in body)
+        out = [head]
+        for c in body:
             if c.isdigit():
                 out.append(self.rng.choice(string.digits))
             elif c.islower():

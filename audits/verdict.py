@@ -3,11 +3,15 @@
 A check is one threshold applied to one measure; it carries the value, the threshold and the
 evidence. The verdict combines the audited model's checks with the two controls:
 
+- a check whose sample cannot reach its threshold (no power) is inconclusive, and so is the
+  verdict unless another check fails: "no evidence" from a test that could not have found any
+  is not a pass;
 - the original model must FAIL the audit, or the audit had no power: a passing audited model
   is then "inconclusive", never "pass";
-- the retrained model (the gold standard, when given) must PASS: a check it fails cannot tell
-  erased from present data, so the thresholds are too strict for that check and a failure of
-  the audited model on that same check does not count;
+- the retrained model (the gold standard, when given) measures the pass band of the
+  statistical checks (MIA, exposure, robustness: see :mod:`audits.calibration`); on the other
+  checks (extraction, utility) it must PASS: a check it fails cannot tell erased from present
+  data, so a failure of the audited model on that same check does not count;
 - every check the config makes mandatory (``AuditConfig.required_checks``) must have been
   evaluated: a check that could not run (``passed`` is None) is not a pass, and the verdict
   is then "inconclusive", naming it. A failed check still fails.
@@ -37,6 +41,8 @@ class Check:
     threshold: float
     passed: bool | None
     evidence: dict = field(default_factory=dict)
+    inconclusive: bool = False  # True: the check could not decide (no power); never a pass
+    note: str = ""  # why it failed (e.g. over-unlearning) or could not decide
 
 
 @dataclass
@@ -48,8 +54,12 @@ class Verdict:
     retrained_control: str = "not given"  # passes | fails: <checks> | not given
 
 
-def core_checks(a: ModelAudit, config: AuditConfig) -> list[Check]:
-    """Extraction, exposure and MIA checks: the ones the controls run too."""
+def core_checks(a: ModelAudit, config: AuditConfig,
+                control: ModelAudit | None = None) -> list[Check]:
+    """Extraction, exposure and MIA checks: the ones the controls run too. ``control``: the
+    retrained model's audit, which measures the pass band of exposure and MIA."""
+    from audits.calibration import exposure_check, exposure_for_check, mia_check
+
     out = [Check("extraction", f"verbatim hits <= {config.max_extraction_hits}",
                  float(a.extraction.hits), config.max_extraction_hits,
                  a.extraction.hits <= config.max_extraction_hits,
@@ -57,22 +67,10 @@ def core_checks(a: ModelAudit, config: AuditConfig) -> list[Check]:
                   "sampled_hits": a.extraction.sampled_hits,
                   "probes": len(a.extraction.probes), "samples": a.extraction.samples,
                   "temperature": a.extraction.temperature, "seed": a.extraction.seed})]
-    e = a.exposure
-    out.append(Check("exposure", "every identifier's exposure p-value >= "
-                     + ("alpha / identifiers (Bonferroni)" if e.bonferroni else "alpha"),
-                     e.min_p, e.threshold,
-                     None if e.min_p is None else e.exposed == 0,
-                     {"identifiers": len(e.identifiers), "exposed": e.exposed,
-                      "alternatives": e.alternatives, "alpha": e.alpha, "seed": e.seed}))
+    out.append(exposure_check(exposure_for_check(a, control)))
     for attack in config.mia_verdict_attacks:
-        r = a.mia.attacks.get(attack)
-        out.append(Check(
-            f"mia:{attack}", f"upper {config.ci_level:.0%} CI bound of AUC <= "
-            f"{config.mia_auc_upper_max}", None if r is None else r.ci_high,
-            config.mia_auc_upper_max, None if r is None else r.ci_high <= config.mia_auc_upper_max,
-            {} if r is None else {"auc": r.auc, "ci": [r.ci_low, r.ci_high],
-                                  "members": a.mia.n_members, "twins": a.mia.n_nonmembers,
-                                  "bootstrap": a.mia.bootstrap, "seed": a.mia.seed}))
+        out.append(mia_check(attack, a.mia, config,
+                             control.mia if control is not None else None))
     return out
 
 
@@ -98,18 +96,11 @@ def utility_checks(a: ModelAudit, baseline: ModelAudit | None,
     return out
 
 
-def robustness_checks(a: ModelAudit, config: AuditConfig) -> list[Check]:
-    out = []
-    for case in a.robustness:
-        hits, exposed = case.extraction.hits, case.exposure.exposed
-        ok = hits <= config.max_extraction_hits and exposed == 0
-        out.append(Check(f"robustness:{case.name}",
-                         f"after {case.name}: verbatim hits <= {config.max_extraction_hits} "
-                         "and no identifier exposed", float(hits + exposed),
-                         config.max_extraction_hits, ok,
-                         {"hits": hits, "exposed": exposed, "min_p": case.exposure.min_p,
-                          "p_threshold": case.exposure.threshold} | case.detail))
-    return out
+def robustness_checks(a: ModelAudit, config: AuditConfig,
+                      control: ModelAudit | None = None) -> list[Check]:
+    from audits.calibration import robustness_checks as checks
+
+    return checks(a, config, control)
 
 
 def relapse_check(r, config: AuditConfig) -> Check:
@@ -126,31 +117,50 @@ def _failed(checks: list[Check]) -> list[str]:
     return [c.name for c in checks if c.passed is False]
 
 
+def _measured(c: Check) -> bool:
+    return str(c.evidence.get("band", "")).startswith("measured") or \
+        str(c.evidence.get("control", "")).startswith("same transformation")
+
+
+def _why(checks: list[Check], names: list[str]) -> str:
+    by = {c.name: c for c in checks}
+    return ", ".join(n + (f" ({by[n].note})" if by[n].note else "") for n in names)
+
+
 def decide(target: list[Check], original: list[Check] | None, retrained: list[Check] | None,
            config: AuditConfig) -> Verdict:
     """The verdict of the audited model's checks under the two controls."""
-    f_t, f_r = _failed(target), _failed(retrained or [])
+    f_r = _failed(retrained or [])
     orig = "not given" if original is None else (
         "fails (the audit can detect this subject's data)" if _failed(original)
         else "passes (the audit cannot detect this subject's data even where it was trained)")
     retr = "not given" if retrained is None else (
         "passes" if not f_r else "fails: " + ", ".join(f_r))
-    counted = [c for c in f_t if c not in f_r]
+    # A check whose band the retrained control measured is never discounted by it; any other
+    # check the retrained model fails too cannot tell erased from present data.
+    measured = {c.name for c in target if _measured(c)}
+    discounted = [n for n in f_r if n not in measured]
+    counted = [n for n in _failed(target) if n not in discounted]
     if counted:
-        reason = "failed: " + ", ".join(counted)
-        if f_r:
-            reason += f"; not counted because the retrained model fails them too: {', '.join(f_r)}"
+        reason = "failed: " + _why(target, counted)
+        if discounted:
+            reason += ("; not counted because the retrained model fails them too: "
+                       + ", ".join(discounted))
         return Verdict(FAIL, reason, counted, orig, retr)
+    undecided = [c.name for c in target if c.inconclusive]
+    if undecided:
+        return Verdict(INCONCLUSIVE, "inconclusive: these checks could not decide: "
+                       + _why(target, undecided), [], orig, retr)
     evaluated = {c.name for c in target if c.passed is not None}
     missing = [name for name in config.required() if name not in evaluated]
     if missing:
         return Verdict(INCONCLUSIVE, "inconclusive: mandatory check(s) could not be evaluated: "
                        + ", ".join(missing) + " (see each check's evidence for why; a PASS "
-                       "needs every check in the config's required_checks)", f_t, orig, retr)
-    if f_r:
+                       "needs every check in the config's required_checks)", [], orig, retr)
+    if discounted:
         return Verdict(INCONCLUSIVE, "inconclusive: the thresholds are too strict: the retrained "
-                       "model, which never saw this subject, fails " + ", ".join(f_r),
-                       f_t, orig, retr)
+                       "model, which never saw this subject, fails " + ", ".join(discounted),
+                       _failed(target), orig, retr)
     if original is None and config.require_original_control:
         return Verdict(INCONCLUSIVE, "inconclusive: no original model was given, so the audit "
                        "could not show that it detects this subject's data where it is present",
@@ -159,7 +169,9 @@ def decide(target: list[Check], original: list[Check] | None, retrained: list[Ch
         return Verdict(INCONCLUSIVE, "inconclusive: the model did not hold this subject's data "
                        "in a way these tests detect (the original model passes too)", [],
                        orig, retr)
-    return Verdict(PASS, "pass: every check within its threshold, and the original model fails "
-                   "the same audit" if original is not None else
-                   "pass: every check within its threshold (no original-model control)",
-                   [], orig, retr)
+    band = "measured against the retrained control" if measured else \
+        "assumed (no retrained control)"
+    return Verdict(PASS, "pass: every check within its band (" + band + "), and the original "
+                   "model fails the same audit" if original is not None else
+                   "pass: every check within its band (" + band + "; no original-model "
+                   "control)", [], orig, retr)

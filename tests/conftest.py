@@ -38,7 +38,7 @@ SHARED_UNITS = {
 LONG_UNITS_FIRST = ("diffusion world", "tests/workflow/test_resume.py",
                     "tests/workflow/test_many_workers.py", "comparison",
                     "tests/workflow/test_workflow.py", "tests/workflow/test_certified_workflow.py",
-                    "audit reports")
+                    "tests/audits/test_calibration_models.py", "audit reports")
 
 
 def work_unit(nodeid: str) -> str:

@@ -83,8 +83,9 @@ def audit_cmd(
     for col in ("check", "value", "threshold", "result"):
         t.add_column(col)
     for c in report.checks:
-        res = "—" if c.passed is None else ("pass" if c.passed else "[red]fail[/]")
-        t.add_row(c.name, "—" if c.value is None else f"{c.value:.4g}", f"{c.threshold:.4g}", res)
+        res = "[yellow]inconclusive[/]" if c.inconclusive else (
+            "—" if c.passed is None else ("pass" if c.passed else "[red]fail[/]"))
+        t.add_row(c.name, "—" if c.value is None else f"{c.value:.3g}", f"{c.threshold:.3g}", res)
     console.print(t)
     console.print(report.reason, highlight=False)
     console.print(f"original control: {report.controls['original']['status']}; "

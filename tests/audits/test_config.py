@@ -24,6 +24,9 @@ def test_round_trip_and_hash(tmp_path):
     ({"exposure_alternatives": 0}, "exposure_alternatives"),
     ({"temperature": -1}, "temperature"),
     ({"mia_verdict_attacks": ["lira"]}, "unknown attack"),
+    ({"mia_auc_lower_min": 0.95}, "mia_auc_lower_min"),
+    ({"twins_per_record": -1}, "twins_per_record"),
+    ({"mia_alpha": 0}, "mia_alpha"),
 ])
 def test_bad_values(data, message):
     with pytest.raises(AuditConfigError, match=message):

@@ -32,5 +32,9 @@ def test_bonferroni_threshold(tiny_pair, corpus):
     k20 = [c for c in corpus.canaries if c["split"] == "train" and c["repeats"] == 20][:2]
     prompts = [p for c in k20 for p in identifier_prompts(c["canary_id"], c["text"], c["spans"])]
     res = run_exposure(*tiny_pair, prompts, alternatives=50, alpha=0.05, bonferroni=True)
-    assert res.threshold == 0.05 / len(res.identifiers)
+    # Two-sided (a value ranked implausibly low fails too): alpha / (identifiers x 2 tails).
+    assert res.threshold == 0.05 / (2 * len(res.identifiers))
     assert res.min_p == min(i.p_value for i in res.identifiers)
+    assert res.min_p_low == min(i.p_low for i in res.identifiers)
+    one = run_exposure(*tiny_pair, prompts, alternatives=50, alpha=0.05, sides=1)
+    assert one.threshold == 0.05 / len(one.identifiers) and one.avoided == 0

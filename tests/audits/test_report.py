@@ -43,3 +43,23 @@ def test_json_schema_fields(fail_report):
         assert key in d
     assert d["verdict"] in ("pass", "fail", "inconclusive")
     assert "_secrets" not in d
+
+
+@pytest.mark.parametrize("kinds, secret", [
+    (["api_key"], True), (["password", "token"], True), (["email"], False),
+    (["name", "phone"], False), ([], False),
+])
+def test_a_secret_is_worded_as_a_secret_not_a_person(kinds, secret):
+    from audits.report import is_secret, plain_answer
+    from audits.verdict import FAIL, PASS, Check, Verdict
+
+    assert is_secret(kinds) is secret
+    over = Check("mia:loss", "r", 0.01, 0.01, False, {"direction": "over-unlearning"},
+                 note="over-unlearning: conspicuously unfamiliar")
+    text = plain_answer(Verdict(FAIL, "failed", ["mia:loss"]), [over], {}, secret=secret)
+    assert ("this secret" in text) is secret and ("person" in text) is not secret
+    assert "over-unlearning" in text
+    counts = {"prompts": 1, "kinds": kinds, "ranked": 1, "lookalikes": 199, "records": 1,
+              "twin_identities": 159}
+    text = plain_answer(Verdict(PASS, "pass"), [], counts, secret=secret)
+    assert "1 prompt " in text and "1 true value" in text and "159 look-alike" in text

@@ -16,8 +16,12 @@ FORMATS = [
     ("dob", "August 5, 1993", r"[A-Z][a-z]+ \d{1,2}, (19[5-9]\d|2000)"),
     ("name", "Megan Chang", r"\S+ \S+"),
     ("canary", "106102398", r"\d{9}"),
-    ("api_key", "sk_live_TbAP7V2hAbqxvxXl", r"[a-z]{2}_[a-z]{4}_[A-Za-z0-9]{16}"),
-    ("ip_address", "10.1.22.3", r"\d\d\.\d\.\d\d\.\d"),
+    # Keys keep their vendor prefix and their alphabet (issue 18: a random prefix, or a-z in a
+    # hexadecimal key, made the true key the likeliest for any model trained on code).
+    ("api_key", "sk_live_TbAP7V2hAbqxvxXl", r"sk_live_[A-Za-z0-9]{16}"),
+    ("token", "ghp_aB3dE5fG7hJ9kL1mN2pQ", r"ghp_[A-Za-z0-9]{20}"),
+    ("secret_key", "3f9a0c1be27d4a5f8e6b7c0d", r"[0-9a-f]{24}"),
+    ("ip_address", "10.1.22.3", r"10\.\d{1,3}\.\d{1,3}\.\d{1,3}"),
 ]
 
 

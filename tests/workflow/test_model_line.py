@@ -66,10 +66,8 @@ def _submit(led: Ledger, req: DeletionRequest) -> None:
 def line_audits():
     """The light audit of the workflow tests, per kind of request (a secret's kinds for code).
 
-    The robustness probes are off: on the tiny model they have flagged an exact retrain
-    (exposure p 0.015 after paraphrasing, against 0.025), the uncalibrated-judge problem of
-    the audit-calibration issue. This module tests the model line; extraction, exposure, MIA
-    and the relapse check stay on.
+    The robustness probes are off, for time: this module tests the model line (extraction,
+    exposure, MIA and the relapse check stay on); robustness is tested in tests/audits.
     """
     from wf_helpers import FAST_AUDIT
 
@@ -84,8 +82,9 @@ def line_audits():
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, line_audits):
-    """A person (retrain), a leaked secret (auto: code_eraser), a second person (retrain), one
-    after another on the tiny model's line."""
+    """A person (retrain), a leaked secret (auto: code_eraser, which the audit fails as
+    over-unlearning since issue 18, then retrain), a second person (retrain), one after another
+    on the tiny model's line."""
     from forget.workflow import process_request
 
     root = tmp_path_factory.mktemp("line")

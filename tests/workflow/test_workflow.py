@@ -116,6 +116,14 @@ def test_code_secret_request_end_to_end(tmp_path, corpus, corpus_dir, tiny_model
                           out=tmp_path / "out", audit_config=None, use_presidio=False)
     assert res.status == "completed", res.reason
     assert res.attempts[0]["method"] == "code_eraser"
+    # Issue 18: code_eraser pushes the key below every look-alike (MIA AUC 0.00, exposure rank
+    # 200 of 200): the two-sided audit fails that as over-unlearning (before, it passed on 1
+    # record vs 4 twins), and the request completes by retraining without the file.
+    assert res.attempts[0]["verdict"] == "fail"
+    first = json.loads(next((tmp_path / "out" / "req-secret" / "attempt-1").rglob(
+        "report.json")).read_text())
+    assert "over-unlearning" in first["reason"] and "this secret" in first["answer"]
+    assert res.attempts[-1]["method"] == "retrain" and res.attempts[-1]["verdict"] == "pass"
     assert row["record_id"] in res.scope["record_ids"]
     after, _ = load_model(tmp_path / "out" / "req-secret" / f"attempt-{len(res.attempts)}"
                           / "model")
