@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import exc, insert, select, update
 
 from forget.ledger import models as m
-from forget.ledger.errors import HeadMovedError, ModelLineError
+from forget.ledger.errors import HeadMovedError, LedgerIntegrityError, ModelLineError
 from forget.ledger.privacy import name_ok
 from forget.ledger.records import iso
 
@@ -91,6 +91,10 @@ class LinesMixin:
         head = self.model_head(line)
         if head is not None:
             return head
+        if self.line_erasures(line):  # the chain moved this line: its row was deleted
+            raise LedgerIntegrityError(
+                "the ledger's chain records erasures on this model line but its line table "
+                "does not: the table was edited; run `forget ledger verify`")
         try:
             with self._tx() as tx:  # type: ignore[attr-defined]
                 tx.conn.execute(insert(m.model_lines).values(

@@ -75,31 +75,33 @@ def verify_ledger(conn: Connection, *, ledger_id: str, public_key: bytes,
                 f"rewritten (an event in {good + 1}..{cp.size} was changed and the hashes after "
                 "it recomputed)", n_cp)
         good = cp.size
-    table = conn.execute(select(m.requests.c.id, m.requests.c.state)).all()
-    missing = set(res.last_state) - {rid for rid, _ in table}
-    if missing:
-        pos = min(res.last_state[rid][0] for rid in missing)
-        return VerifyReport(
-            False, res.size, res.head, pos,
-            f"{len(missing)} request(s) in the chain are missing from the request table (the "
-            f"last state event of the first is {pos}): rows were deleted outside the ledger", n_cp)
-    for rid, state in table:
-        seq_state = res.last_state.get(rid)
-        if seq_state is None or seq_state[1] != state:
-            pos = seq_state[0] if seq_state else None
-            return VerifyReport(
-                False, res.size, res.head, pos,
-                "a request's state in the request table disagrees with the chain"
-                + (f" (its last state event is {pos})" if pos else " (it has no events)")
-                + ": the table was edited outside the ledger", n_cp)
-    for line, version in conn.execute(select(m.model_lines.c.line, m.model_lines.c.version)):
-        last = res.last_head.get(line)
-        if last is None or last[1] != version:
-            pos = last[0] if last else None
-            return VerifyReport(
-                False, res.size, res.head, pos,
-                "a model line's head in the line table disagrees with the chain"
-                + (f" (its last head event is {pos})" if pos else " (it has no events)")
-                + ": the table was edited outside the ledger", n_cp)
+    views = (("request", "request table", "state", res.last_state,
+              conn.execute(select(m.requests.c.id, m.requests.c.state)).all()),
+             ("model line", "line table", "head", res.last_head,
+              conn.execute(select(m.model_lines.c.line, m.model_lines.c.version)).all()))
+    for what, table, kind, last, rows in views:
+        bad = _view_disagrees(what, table, kind, last, rows)
+        if bad is not None:
+            return VerifyReport(False, res.size, res.head, bad[0], bad[1], n_cp)
     return VerifyReport(True, res.size, res.head, None,
                         f"{res.size} events, chain intact; {n_cp} checkpoint(s) verified", n_cp)
+
+
+def _view_disagrees(what: str, table: str, kind: str, last: dict[str, tuple[int, str]],
+                    rows: Any) -> tuple[int | None, str] | None:
+    """A table kept as a view of the chain (request states, model-line heads) against the
+    chain's last ``kind`` event per key: ``(position, message)`` of the first disagreement."""
+    missing = set(last) - {key for key, _ in rows}
+    if missing:
+        pos = min(last[key][0] for key in missing)
+        return pos, (f"{len(missing)} {what}(s) in the chain are missing from the {table} (the "
+                     f"last {kind} event of the first is {pos}): rows were deleted outside the "
+                     "ledger")
+    for key, value in rows:
+        seen = last.get(key)
+        if seen is None or seen[1] != value:
+            pos = seen[0] if seen else None
+            return pos, (f"a {what}'s {kind} in the {table} disagrees with the chain"
+                         + (f" (its last {kind} event is {pos})" if pos else " (it has no events)")
+                         + ": the table was edited outside the ledger")
+    return None

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from ledger_helpers import make_request
 
-from forget.ledger import HeadMove, HeadMovedError, Ledger, ModelLineError, State
+from forget.ledger import (
+    HeadMove,
+    HeadMovedError,
+    Ledger,
+    LedgerIntegrityError,
+    ModelLineError,
+    State,
+)
 
 
 def _ready(led: Ledger, i: int) -> str:
@@ -71,6 +78,17 @@ def test_an_edited_line_table_is_found_by_verify(ledger: Ledger) -> None:
         c.exec_driver_sql("UPDATE ledger_model_lines SET version = 'm-0'")
     report = ledger.verify()
     assert not report.ok and "model line" in report.message
+
+
+def test_a_deleted_line_row_is_found_and_never_reopened_at_the_original(ledger: Ledger) -> None:
+    ledger.open_line("m-0", version="m-0", sha256="00" * 32, path="/models/m-0")
+    ledger.complete(_ready(ledger, 1), head=_move("m-0", "m-1"))
+    with ledger.engine.begin() as c:  # someone drops the line: a request would start from
+        c.exec_driver_sql("DELETE FROM ledger_model_lines")  # the original again
+    report = ledger.verify()
+    assert not report.ok and "missing from the line table" in report.message
+    with pytest.raises(LedgerIntegrityError):
+        ledger.open_line("m-0", version="m-0", sha256="00" * 32, path="/models/m-0")
 
 
 def _race(url: str, kd: Path, n: int = 4) -> None:
