@@ -9,6 +9,7 @@ its explanation: the recognizer, the score, the normalisation steps needed to se
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -223,8 +224,27 @@ def merge_spans(findings: list[Finding], text: str | None = None) -> list[Findin
     findings are united with what they overlap; the union keeps the most specific entity (a
     forgotten-subject match wins over any other kind, then the higher score).
     """
-    forgotten = _each_on_its_own([f for f in findings if f.entity == FORGOTTEN], text)
+    forgotten = [_trim(f, text) for f in findings if f.entity == FORGOTTEN]
+    forgotten = _each_on_its_own([f for f in forgotten if f.start < f.end], text)
     return _unite(forgotten + [f for f in findings if f.entity != FORGOTTEN])
+
+
+def _trim(f: Finding, text: str | None) -> Finding:
+    """A match without its leading and trailing separators (they are no part of an identifier;
+    a match read as "-- Ann" must not win over the "Ann Lee" that starts inside it)."""
+    if text is None:
+        return f
+    start, end = f.start, f.end
+    while start < end and _separator(text[start]):
+        start += 1
+    while end > start and _separator(text[end - 1]):
+        end -= 1
+    return replace(f, start=start, end=end)
+
+
+def _separator(ch: str) -> bool:
+    """Whitespace or punctuation (never a letter, digit or combining mark of an identifier)."""
+    return ch.isspace() or unicodedata.category(ch)[0] in "PZ"
 
 
 def _rank(f: Finding) -> tuple[bool, float]:
