@@ -3,30 +3,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from cert_helpers import issue_test_certificate
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from forget import certificate as C
 from forget.errors import MalformedDataError
-from forget.ledger import DeletionRequest, Ledger
+from forget.ledger import Ledger
 
 
 @pytest.fixture
 def issued(tmp_path):
-    led = Ledger(tmp_path / "ledger.db")
-    led.submit(DeletionRequest(request_id="r-1", name="Ada Example",
-                               emails=("ada@example.org",), ground="b"))
-    led.verify_identity("r-1")
-    led.scope("r-1", details={"records": 3})
-    led.start_unlearning("r-1", method="npo")
-    rec = led.record_audit("r-1", passed=True, details={"verdict": "pass"})
-    seq = max(e.seq for e in led.events("r-1"))
-    cert = C.issue(led, "r-1", event_seq=seq,
-                   model_before={"version": "mv-a", "sha256": "a" * 64},
-                   model_after={"version": "mv-b", "sha256": "b" * 64},
-                   method="npo", method_config_hash="c" * 16, guarantee="empirical",
-                   audit={"verdict": "pass", "report_sha256": "d" * 64},
-                   issued_at="2026-11-23T00:00:00+00:00")
-    assert rec.state.value == "auditing"
+    led, cert = issue_test_certificate(tmp_path / "ledger.db")
+    assert led.get("r-1").state.value == "auditing"
     return led, cert
 
 
