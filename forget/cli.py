@@ -19,6 +19,7 @@ from forget._quiet import configure_output
 from forget.commands import (
     audit,
     certificate,
+    corpus,
     data,
     demo,
     guard,
@@ -69,6 +70,7 @@ def _root(
 
 
 app.add_typer(data.app, name="data")
+app.add_typer(corpus.app, name="corpus")
 app.add_typer(model.app, name="model")
 app.add_typer(request.app, name="request")
 app.add_typer(ledger.app, name="ledger")

@@ -81,3 +81,11 @@ class UnknownRecordError(ForgetError, KeyError):
 
 class UnsupportedCorpusError(ForgetError, ValueError):
     """A command or function needs the generator's layout (ground truth) and got another corpus."""
+
+
+class StaleIndexError(ForgetError, ValueError):
+    """A corpus index was built from other data than the corpus it is used with."""
+
+
+class CorpusIndexError(ForgetError, ValueError):
+    """A directory is not a corpus index this version can read, or its key is missing."""

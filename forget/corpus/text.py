@@ -168,9 +168,16 @@ class TextCorpus:
 
     def select(self, record_ids: Iterable[str]) -> list[TextRecord]:
         """The records with these ids, in corpus order."""
-        rows = self.indices(record_ids)
+        return self.take(self.indices(record_ids))
+
+    def take(self, rows: Iterable[int]) -> list[TextRecord]:
+        """The records at these row numbers (0-based, corpus order), sorted by row."""
+        rows = sorted(set(int(r) for r in rows))
         if not rows:
             return []
+        if rows[0] < 0 or rows[-1] >= len(self):
+            bad = rows[0] if rows[0] < 0 else rows[-1]
+            raise UnknownRecordError(f"row {bad} is not in {self.root} ({len(self)} rows)")
         ids = self._ids_of_rows(rows)  # derived ids of the selected rows, in order
         out: list[TextRecord] = []
         for batch in self._read(self.dataset.select(rows),

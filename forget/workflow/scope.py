@@ -28,11 +28,17 @@ class Scope:
     recall: float | None = None
     precision: float | None = None
     details: dict = field(default_factory=dict)
+    # record id -> [{"kind", "start", "end"}]: the identifiers' matches and the other personal
+    # data found in that record (offsets only; see forget.workflow.scope_text). Never ledgered.
+    spans: dict[str, list[dict]] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """A ledger-safe summary (record ids, counts; no identifier)."""
+        """A ledger-safe summary (record ids, counts; no identifier, no span)."""
         out = {"records": len(self.record_ids), "record_ids": self.record_ids,
                "matched_kinds": self.matched_kinds, "pii_findings": self.pii_findings}
+        if self.spans:
+            kinds = Counter(s["kind"] for spans in self.spans.values() for s in spans)
+            out["span_kinds"] = dict(sorted(kinds.items()))
         if self.recall is not None:
             out |= {"recall": round(self.recall, 4), "precision": round(self.precision or 0, 4)}
         return out
