@@ -122,13 +122,46 @@ def generic_section(name: str, d: dict) -> str:
     return "\n".join(out)
 
 
+def scope_section(d: dict) -> str:
+    """``bench/scope.py``: the corpus index against a full scan per request."""
+    ix, pr, rc = d["index"], d["per_request"], d["recall"]
+    out = [f"## Scoping with a corpus index (`bench/scope.py`, {d['docs']:,} documents)", "",
+           f"Command: `{d.get('command')}` ({d.get('cpu_count')} CPU cores, shared). Corpus: "
+           f"the generator's biographies as one Parquet file ({d.get('text_mb')} MB of text), "
+           f"{d['requests']} planted subjects with a third of their records obfuscated.", "",
+           table([{"what": "index build, num_proc " + str(d["num_proc"]),
+                   "figure": f"{fmt(ix['build_s'])} s, {ix['docs_per_s']:,} docs/s "
+                             f"({ix['docs_per_s_per_core_from_num_proc']:,} per core)"},
+                  {"what": f"index build, one process ({ix['one_process_docs']:,} docs)",
+                   "figure": f"{ix['one_process_docs_per_s']:,} docs/s per core"},
+                  {"what": "index size", "figure": f"{ix['size_mb']} MB, {ix['terms']:,} "
+                                                   f"terms, {ix['postings']:,} postings"},
+                  {"what": "per request, index look-up + find on candidates (median / max)",
+                   "figure": f"{pr['index_lookup_ms_median']} / {pr['index_lookup_ms_max']} ms"},
+                  {"what": "per request, same with Presidio spans (median)",
+                   "figure": f"{pr.get('index_lookup_with_presidio_spans_ms_median')} ms"},
+                  {"what": f"per request, full scan today (mean of "
+                           f"{pr['full_scan_requests_timed']}, timed in full)",
+                   "figure": f"{pr['full_scan_s_mean']} s ({pr['speedup_median']}x the "
+                             "look-up)"},
+                  {"what": f"one scan for all {d['requests']} requests",
+                   "figure": f"{pr['batch_scan_all_requests_s']} s"},
+                  {"what": "recall of the look-up vs the full scan (min over requests)",
+                   "figure": f"{rc['index_vs_scan_min']} (same records: "
+                             f"{fmt(rc['index_vs_scan_all_equal'])})"},
+                  {"what": "recall vs the generator's ground truth (index / scan, mean)",
+                   "figure": f"{rc['index_vs_truth_mean']} / {rc['scan_vs_truth_mean']}"}],
+                 [("measure", "what", "s"), ("figure", "figure", "s")])]
+    return "\n".join(out)
+
+
 def render(results: Path) -> str:
     parts = [HEADER.format(date=dt.date.today().isoformat(),
                            machine=f"{platform.machine()} {platform.system()}")]
     for path in sorted(results.glob("*.json")):
         d = json.loads(path.read_text())
-        parts.append(compare_section(d) if path.stem == "compare" else
-                     generic_section(path.stem, d))
+        section = {"compare": compare_section, "scope": scope_section}.get(path.stem)
+        parts.append(section(d) if section else generic_section(path.stem, d))
     return "\n\n".join(parts) + "\n"
 
 

@@ -155,3 +155,13 @@ def test_cli_builds_an_index_and_a_bad_data_path_is_one_line(tickets, tmp_path):
     lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
     assert bad.returncode == 2 and len(lines) == 1 and "Traceback" not in bad.stderr
     assert "nope.parquet" in lines[0] and not (tmp_path / "x").exists()
+
+
+def test_a_rebuild_replaces_the_index_and_its_key(tickets, tmp_path):
+    corpus = open_corpus(tickets, text_field="body", id_field="ticket")
+    first = build_index(corpus, tmp_path / "index")
+    second = build_index(corpus, tmp_path / "index")
+    assert not (default_key_dir() / first["key_file"]).exists()
+    assert (default_key_dir() / second["key_file"]).exists()
+    assert CorpusIndex.open(tmp_path / "index", corpus).candidate_rows(
+        {"name": ["Jane Roe"]}) == [0, 1, 2, 7, 8]
