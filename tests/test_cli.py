@@ -16,7 +16,7 @@ def forget(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_help_lists_the_command_groups():
     res = forget("--help")
     assert res.returncode == 0
-    for name in ("data", "model"):
+    for name in ("data", "model", "corpus"):
         assert name in res.stdout
 
 

@@ -39,8 +39,8 @@ and for a full pass, and repeats the pass for every new batch. The index costs a
 scans once (building enumerates more windows than ``find`` checks; 20 s for those 100,000
 documents, ~5,600 documents/s per core) and ~20 MB per 100,000 such documents; then each
 request costs a look-up and ``find`` on its candidates only (13-15 ms median there,
-~500-700 times less than its scan; ~50 ms with Presidio's spans), so requests are scoped one by one as they arrive, with no batching
-policy, and exactly the scan's records are found. It must be rebuilt when the corpus
+~500-700 times less than its scan; ~50 ms with Presidio's spans), so requests are scoped
+one by one as they arrive, with no batching policy, and exactly the scan's records are found. It must be rebuilt when the corpus
 changes (refused, never silently stale), and its key kept like the guard's key. Without an
 index, scoping falls back to one scan in Arrow batches
 (:func:`forget.workflow.scope_text.scope_text_records`).
@@ -56,12 +56,14 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from forget.corpus.load import Corpus
 from forget.corpus.terms import WINDOW, TermHasher, identifier_terms, text_terms
 from forget.corpus.text import TextCorpus
 from forget.errors import (
@@ -134,7 +136,7 @@ def _check_out(out: Path) -> dict | None:
     return None
 
 
-def build_index(corpus: TextCorpus, out: Path | str, *, num_proc: int | None = None,
+def build_index(corpus: TextCorpus | Corpus, out: Path | str, *, num_proc: int | None = None,
                 key_dir: Path | str | None = None, progress: bool = False,
                 chunk_rows: int | None = None) -> dict[str, Any]:
     """Index every record of ``corpus`` into ``out`` (see the module docstring).
@@ -241,7 +243,7 @@ class _bar:
     def __init__(self, show: bool, total: int) -> None:
         self.show, self.total = show, total
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self) -> Callable[[int], None]:
         if not self.show:
             return lambda k: None
         from rich.console import Console
@@ -304,8 +306,8 @@ class CorpusIndex:
         if _key_check(key) != manifest["key_check"]:
             raise CorpusIndexError(f"the key at {key_file} is not the key of {path}; rebuild "
                                    "the index")
-        arrays = [np.load(path / f, mmap_mode="r") for f in FILES]
-        return cls(path, manifest, *arrays, TermHasher(key))
+        terms, offsets, rows = (np.load(path / f, mmap_mode="r") for f in FILES)
+        return cls(path, manifest, terms, offsets, rows, TermHasher(key))
 
     def candidate_rows(self, mapping: dict[str, list[str]]) -> list[int]:
         """Row numbers of the records holding a term of one of the identifiers' forms
