@@ -4,8 +4,10 @@ A twin is a non-member that differs from a member only where the subject's data 
 members vs twins isolates exactly what an erasure must remove, without a retrained model.
 The same generators give the same-format alternatives of the exposure test. Known kinds follow
 common real-world formats (NANP phone numbers, SSN-shaped ids, "Month D, YYYY" dates, Faker
-names, companies, cities and street addresses); any other kind keeps its shape character by
-character (a digit becomes a random digit, a letter a random letter of the same case).
+names written as the original is, "Last, First" or "F. Last" or all caps, companies, cities
+and street addresses; an email spelled with "at"/"dot" keeps those words and its provider);
+any other kind keeps its shape character by character (a digit becomes a random digit, a
+letter a random letter of the same case).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ _IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 # followed by at least 8 key characters. It names the issuer, not the secret: kept as is.
 _VENDOR_PREFIX = re.compile(r"[A-Za-z]+(?:[_-][A-Za-z]+)*[_-](?=[A-Za-z0-9]{8,}$)")
 _HEX_ALPHABETS = ("0123456789abcdef", "0123456789ABCDEF")
+# Obfuscated emails ("jane dot roe at example dot org") and written-out names ("J. Roe").
+_AT_WORD = re.compile(r"(?i)(?<![a-z0-9])at(?![a-z0-9])")
+_DOT_WORD = re.compile(r"(?i)((?<![a-z0-9])dot(?![a-z0-9]))")
+_INITIAL = re.compile(r"[A-Za-z]\.\s*\S")
 
 
 def derived_seed(seed: int, purpose: str = "audits.twins") -> int:
@@ -76,9 +82,15 @@ class FakeMaker:
                 return f"{day:%B} {day.day}, {day.year}"
             except ValueError:
                 pass
+        if kind == "email" and "@" not in original and (ats := list(_AT_WORD.finditer(original))):
+            # "jane dot roe at example dot org", "jane.roe(at)example[dot]org": a fresh user
+            # part of the same shape, the "at"/"dot" words and the provider kept.
+            cut = ats[-1].start()
+            parts = _DOT_WORD.split(original[:cut])
+            return "".join(p if _DOT_WORD.fullmatch(p) else self.reshape(p)
+                           for p in parts) + original[cut:]
         if kind == "name":
-            n = max(2, len(original.split()))
-            return " ".join([f.first_name()] + [f.last_name() for _ in range(n - 1)])
+            return self._name(original)
         if kind == "address":
             return f.street_address()
         if kind == "city":
@@ -90,6 +102,22 @@ class FakeMaker:
             return (f"{original.split('.')[0]}.{r.randint(0, 255)}.{r.randint(0, 255)}."
                     f"{r.randint(1, 254)}")
         return self.reshape(original)
+
+    def _name(self, original: str) -> str:
+        """A Faker name written the way ``original`` is: "First Last" (as many words),
+        "Last, First", "F. Last", all caps, or one letter at a time ("J a n e  R o e")."""
+        words = original.split()
+        spaced = len(words) > 3 and all(len(w) == 1 for w in words)
+        n = 2 if spaced else max(2, len(words))
+        first, lasts = self.fake.first_name(), [self.fake.last_name() for _ in range(n - 1)]
+        value = " ".join([first] + lasts)
+        if "," in original:
+            value = f"{lasts[-1]}, {' '.join([first] + lasts[:-1])}"
+        elif _INITIAL.match(original):
+            value = f"{first[0]}. {lasts[-1]}"
+        elif spaced:
+            value = "  ".join(" ".join(w) for w in (first, lasts[-1]))
+        return value.upper() if original.isupper() else value
 
     def reshape(self, original: str) -> str:
         """Same shape: each digit/lower/upper letter replaced by a random one of its class.

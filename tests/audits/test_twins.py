@@ -15,6 +15,13 @@ FORMATS = [
     ("email", "gwilliams59@mail.test", r"[a-z0-9._]+\d\d@mail\.test"),
     ("dob", "August 5, 1993", r"[A-Z][a-z]+ \d{1,2}, (19[5-9]\d|2000)"),
     ("name", "Megan Chang", r"\S+ \S+"),
+    # written the way a corpus without ground truth may have it (found by scoping, issue 19)
+    ("name", "CHANG, MEGAN", r"[A-Z][A-Z'-]*, [A-Z][A-Z'-]*"),
+    ("name", "M. Chang", r"[A-Z]\. [A-Z][A-Za-z'-]+"),
+    ("name", "M e g a n  C h a n g", r"(\S ){2,}( \S)+( \S)*"),
+    ("email", "desk dot jr77 at example dot org", r"[a-z]{4} dot [a-z]{2}\d\d at example dot org"),
+    ("email", "desk.jr77(at)example[dot]org", r"[a-z]{4}\.[a-z]{2}\d\d\(at\)example\[dot\]org"),
+    ("phone", "212.555.0199", r"\d{3}\.\d{3}\.\d{4}"),
     ("canary", "106102398", r"\d{9}"),
     # Keys keep their vendor prefix and their alphabet (issue 18: a random prefix, or a-z in a
     # hexadecimal key, made the true key the likeliest for any model trained on code).
