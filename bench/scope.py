@@ -110,7 +110,7 @@ def main() -> None:
     from forget import configure_output
     from forget.corpus import open_corpus
     from forget.corpus.index import CorpusIndex, build_index
-    from forget.workflow.scope_text import scope_text_records, subject_index
+    from forget.workflow.scope_text import scope_text_many, scope_text_records
 
     configure_output(False)
     datasets.disable_progress_bars()
@@ -175,19 +175,11 @@ def main() -> None:
             with_pii.append(time.perf_counter() - t)
 
         # one pass with every request in one ForgottenIndex: the full scan's records per request
-        from guardrails import ForgottenIndex
-
-        batch = ForgottenIndex(ForgottenIndex.generate_key())
-        for k, r in enumerate(rows):
-            _, mapping, _ = subject_index(r["_req"])
-            batch.add(mapping, ref=f"r{k}")
-        scan_found: dict[str, set[str]] = {f"r{k}": set() for k in range(len(rows))}
         t = time.perf_counter()
-        for b in corpus.batches():
-            for rec in b:
-                for m in batch.find(rec.text):
-                    scan_found[m.ref].add(rec.record_id)
+        batch = scope_text_many(corpus, {f"r{k}": r["_req"] for k, r in enumerate(rows)},
+                                use_presidio=False)
         batch_scan_s = time.perf_counter() - t
+        scan_found = {label: set(sc.record_ids) for label, sc in batch.items()}
 
         scans = []
         for r in rows[:args.scan_requests]:

@@ -6,7 +6,8 @@ generator's corpus: a throwaway ``guardrails.ForgottenIndex`` (keyed hashes of t
 identifiers' normalised forms and name variants) runs ``find`` on each record. With
 ``index_dir`` (a :mod:`forget.corpus.index` built by ``forget corpus index``) only the
 records the index names as candidates are read and checked, which finds exactly the same
-records; without it, every record is checked in Arrow batches.
+records; without it, every record is checked in Arrow batches. :func:`scope_text_many` scopes
+several requests together: one look-up each, or one scan for all of them.
 
 For each record found, the returned :class:`~forget.workflow.scope.Scope` carries spans
 (kind, start, end; never values): the identifiers' matches (``name``, ``email``, ``phone``,
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,38 +49,46 @@ PRESIDIO_KINDS = {
 # guard's policy leaves URLs alone too.
 PRESIDIO_SKIPPED = frozenset({"URL"})
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_SUBJECT = "subject"  # ref of the name, emails and phones; other ids get refs "id0", "id1", ...
 
 
-def subject_index(identifiers: Any) -> tuple[ForgottenIndex, dict[str, list[str]],
-                                             dict[str, str]]:
-    """A throwaway ``ForgottenIndex`` of the request's identifiers, the ``{kind: [values]}``
-    mapping it was built from, and the span kind of each other id's ref."""
-    from guardrails import ForgottenIndex
-
+def _add_subject(index: ForgottenIndex, identifiers: Any,
+                 ref: str) -> tuple[dict[str, list[str]], dict[str, str | None]]:
+    """Add one request's identifiers to ``index`` under ``ref`` (name, emails, phones) and
+    ``<ref>.id<k>`` (each other id); returns its ``{kind: [values]}`` mapping and the span
+    kind of each ref (``None``: the match's own kind)."""
     mapping = index_mapping(identifiers)
     if not mapping:
         raise InvalidInputError("the request has no identifier to search the data for")
-    index = ForgottenIndex(ForgottenIndex.generate_key())  # this search only
     main = {k: list(v) for k, v in (("name", [identifiers.name] if identifiers.name else []),
                                     ("email", identifiers.emails),
                                     ("phone", identifiers.phones)) if v}
+    kinds: dict[str, str | None] = {}
     if main:
-        index.add(main, ref=_SUBJECT)
-    id_kinds: dict[str, str] = {}
+        index.add(main, ref=ref)
+        kinds[ref] = None
     for k, (kind, value) in enumerate(identifiers.other_ids):
-        ref = f"id{k}"
-        index.add({"email" if "@" in value else "id": [value]}, ref=ref)
-        id_kinds[ref] = kind if _KIND.match(str(kind)) else "id"
-    return index, mapping, id_kinds
+        index.add({"email" if "@" in value else "id": [value]}, ref=f"{ref}.id{k}")
+        kinds[f"{ref}.id{k}"] = kind if _KIND.match(str(kind)) else "id"
+    return mapping, kinds
+
+
+def subject_index(identifiers: Any) -> tuple[ForgottenIndex, dict[str, list[str]],
+                                             dict[str, str | None]]:
+    """A throwaway ``ForgottenIndex`` of one request's identifiers (a fresh random key, this
+    search only), the ``{kind: [values]}`` mapping it holds, and each ref's span kind."""
+    from guardrails import ForgottenIndex
+
+    index = ForgottenIndex(ForgottenIndex.generate_key())
+    mapping, kinds = _add_subject(index, identifiers, "s")
+    return index, mapping, kinds
 
 
 def _identifier_spans(text: str, matches: list[IndexMatch],
-                      id_kinds: dict[str, str]) -> list[dict]:
+                      kinds: dict[str, str | None]) -> list[dict]:
     """One span per matched region (longest first, no overlaps), kind from the request."""
     out: list[dict] = []
-    for m in sorted(matches, key=lambda m: (-(m.end - m.start), m.start, m.ref != _SUBJECT)):
-        kind = id_kinds.get(m.ref, m.kind) if m.ref != _SUBJECT else m.kind
+    for m in sorted(matches, key=lambda m: (-(m.end - m.start), m.start, "." in m.ref)):
+        kind = kinds.get(m.ref) or m.kind
         start, end = _widen(text, m.start, m.end, kind)
         if all(end <= s["start"] or start >= s["end"] for s in out):
             out.append({"kind": kind, "start": start, "end": end})
@@ -97,16 +106,25 @@ def _widen(text: str, start: int, end: int, kind: str) -> tuple[int, int]:
     return start, end
 
 
-def _presidio_spans(text: str, guard: Guard, taken: list[dict]) -> list[dict]:
-    """Presidio's (and the obfuscated-email recognizer's) findings as spans, mapped to the
-    audit's kinds, outside the identifiers' spans and not overlapping each other."""
-    found = [f for f in guard.analyze(text) if f.entity not in PRESIDIO_SKIPPED]
+def _pii(text: str, guard: Guard) -> list[tuple[str, int, int, float]]:
+    """Presidio's (and the obfuscated-email recognizer's) findings: (kind, start, end, score)
+    under the audit's kinds, skipped types left out."""
+    out = []
+    for f in guard.analyze(text):
+        if f.entity in PRESIDIO_SKIPPED:
+            continue
+        kind = PRESIDIO_KINDS.get(f.entity, f.entity.lower())
+        out.append((kind if _KIND.match(kind) else "pii", f.start, f.end, f.score))
+    return out
+
+
+def _pii_spans(found: list[tuple[str, int, int, float]], taken: list[dict]) -> list[dict]:
+    """The findings outside the identifiers' spans, longest (then likeliest) first, none
+    overlapping another."""
     out: list[dict] = []
-    for f in sorted(found, key=lambda f: (-(f.end - f.start), -f.score, f.start)):
-        if all(f.end <= s["start"] or f.start >= s["end"] for s in taken + out):
-            kind = PRESIDIO_KINDS.get(f.entity, f.entity.lower())
-            out.append({"kind": kind if _KIND.match(kind) else "pii", "start": f.start,
-                        "end": f.end})
+    for kind, start, end, _ in sorted(found, key=lambda f: (-(f[2] - f[1]), -f[3], f[1])):
+        if all(end <= s["start"] or start >= s["end"] for s in taken + out):
+            out.append({"kind": kind, "start": start, "end": end})
     return out
 
 
@@ -129,48 +147,72 @@ def scope_text_records(corpus: TextCorpus, identifiers: Any, *,
         majority group of the records found (``subject_id``), Presidio span count, and
         ``spans`` per record. ``details`` says how it was found (counts only).
     """
+    return scope_text_many(corpus, {"request": identifiers}, index_dir=index_dir,
+                           use_presidio=use_presidio, key_dir=key_dir)["request"]
+
+
+def scope_text_many(corpus: TextCorpus, requests: Mapping[str, Any], *,
+                    index_dir: Path | str | None = None, use_presidio: bool = True,
+                    key_dir: Path | str | None = None) -> dict[str, Scope]:
+    """:func:`scope_text_records` for several requests at once (keyed by any label, e.g. the
+    request ids): one look-up each in the index, or, without one, ONE scan of the corpus for
+    all of them (one ``ForgottenIndex`` holding every request's identifiers)."""
+    from guardrails import ForgottenIndex
+
     if not isinstance(corpus, TextCorpus):
         raise UnsupportedCorpusError(
             "scope_text_records takes a corpus of files (open_corpus); for the generator's "
             "layout use forget.workflow.scope.scope_records")
-    index, mapping, id_kinds = subject_index(identifiers)
+    labels = list(requests)
+    index = ForgottenIndex(ForgottenIndex.generate_key())  # this search only
+    kinds: dict[str, str | None] = {}
+    mappings = []
+    for k, label in enumerate(labels):
+        mapping, ref_kinds = _add_subject(index, requests[label], f"r{k}")
+        mappings.append(mapping)
+        kinds |= ref_kinds
+    details: list[dict[str, Any]]
     if index_dir is not None:
         from forget.corpus.index import CorpusIndex
 
-        rows = CorpusIndex.open(index_dir, corpus, key_dir=key_dir).candidate_rows(mapping)
-        batches: Iterable[list[TextRecord]] = [corpus.take(rows)]
-        details: dict[str, Any] = {"mode": "index", "candidates": len(rows)}
+        ci = CorpusIndex.open(index_dir, corpus, key_dir=key_dir)
+        rows = [ci.candidate_rows(m) for m in mappings]
+        batches: Iterable[list[TextRecord]] = [corpus.take(r for rs in rows for r in rs)]
+        details = [{"mode": "index", "candidates": len(rs)} for rs in rows]
     else:
         batches = corpus.batches()
-        details = {"mode": "scan", "candidates": len(corpus)}
+        details = [{"mode": "scan", "candidates": len(corpus), "requests_in_scan":
+                    len(labels)} for _ in labels]
     guard = None
     if use_presidio:
         from guardrails import Guard
 
         guard = Guard(None, use_presidio=True)
-    record_ids: list[str] = []
-    spans: dict[str, list[dict]] = {}
-    kinds: Counter[str] = Counter()
-    owners: Counter[str] = Counter()
-    pii = 0
+    found: list[dict[str, list[dict]]] = [{} for _ in labels]  # per request: id -> spans
+    kinds_seen: list[Counter[str]] = [Counter() for _ in labels]
+    owners: list[Counter[str]] = [Counter() for _ in labels]
+    pii = [0] * len(labels)
     for batch in batches:
         for r in batch:
             matches = index.find(r.text)
             if not matches:
                 continue
-            record_ids.append(r.record_id)
-            found = _identifier_spans(r.text, matches, id_kinds)
-            kinds.update({m.kind for m in matches})
-            if guard is not None:
-                extra = _presidio_spans(r.text, guard, found)
-                pii += len(extra)
-                found = sorted(found + extra, key=lambda s: s["start"])
-            spans[r.record_id] = found
-            if r.group is not None:
-                owners[r.group] += 1
-    subject_id = owners.most_common(1)[0][0] if owners else None
-    return Scope(record_ids, dict(sorted(kinds.items())), subject_id, pii, details=details,
-                 spans=spans)
+            by_request: dict[int, list[IndexMatch]] = {}
+            for m in matches:
+                by_request.setdefault(int(m.ref.split(".")[0][1:]), []).append(m)
+            findings = _pii(r.text, guard) if guard is not None else []
+            for k, ms in by_request.items():
+                spans = _identifier_spans(r.text, ms, kinds)
+                kinds_seen[k].update({m.kind for m in ms})
+                extra = _pii_spans(findings, spans)
+                pii[k] += len(extra)
+                found[k][r.record_id] = sorted(spans + extra, key=lambda s: s["start"])
+                if r.group is not None:
+                    owners[k][r.group] += 1
+    return {label: Scope(list(found[k]), dict(sorted(kinds_seen[k].items())),
+                         owners[k].most_common(1)[0][0] if owners[k] else None, pii[k],
+                         details=details[k], spans=found[k])
+            for k, label in enumerate(labels)}
 
 
 def audit_records(corpus: TextCorpus | Corpus, scope: Scope) -> list[dict]:

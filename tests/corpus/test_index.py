@@ -17,7 +17,7 @@ from forget.corpus.index import CorpusIndex, build_index, default_key_dir
 from forget.corpus.terms import identifier_terms, text_terms
 from forget.errors import StaleIndexError
 from forget.ledger.request import Identifiers
-from forget.workflow.scope_text import scope_text_records, subject_index
+from forget.workflow.scope_text import scope_text_many, scope_text_records, subject_index
 from guardrails import ForgottenIndex
 from guardrails import obfuscate as O
 
@@ -165,3 +165,17 @@ def test_a_rebuild_replaces_the_index_and_its_key(tickets, tmp_path):
     assert (default_key_dir() / second["key_file"]).exists()
     assert CorpusIndex.open(tmp_path / "index", corpus).candidate_rows(
         {"name": ["Jane Roe"]}) == [0, 1, 2, 7, 8]
+
+
+def test_many_requests_in_one_scan_or_one_lookup_each(tickets, index_dir):
+    corpus = open_corpus(tickets, text_field="body", id_field="ticket", group_field="queue")
+    john = Identifiers(name="John Smith", phones=("(212) 555-0100",))
+    alone = {k: scope_text_records(corpus, v, use_presidio=False)
+             for k, v in (("jane", JANE), ("john", john))}
+    assert alone["john"].record_ids == ["t-011"]
+    for index in (None, index_dir):
+        many = scope_text_many(corpus, {"jane": JANE, "john": john}, index_dir=index,
+                               use_presidio=False)
+        for k in alone:
+            assert many[k].record_ids == alone[k].record_ids
+            assert many[k].spans == alone[k].spans
