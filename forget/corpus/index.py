@@ -30,20 +30,21 @@ and the field names); opening it with a corpus that changed raises :class:`Stale
 whose message gives the command that rebuilds it. Row numbers, not record ids, are stored,
 so an id column that holds personal data never reaches the index.
 
-Index or one scan per batch of requests? Chosen: the index. A scan costs one pass over the
-whole corpus (normalise + ``find`` every record) each time it runs, however few requests it
-serves: 6-9 s per request for 100,000 short generated documents on one busy core
-(``bench/scope.py``), minutes for a corpus of long documents. Batching pending requests into
-one scan amortises the pass (20 requests: 10 s) but makes every request wait for its batch
-and for a full pass, and repeats the pass for every new batch. The index costs about three
-scans once (building enumerates more windows than ``find`` checks; 20 s for those 100,000
-documents, ~5,600-6,600 documents/s per core) and ~20 MB per 100,000 such documents; then each
-request costs a look-up and ``find`` on its candidates only (13-16 ms median there,
-~400-700 times less than its scan; ~50 ms with Presidio's spans), so requests are scoped
-one by one as they arrive, with no batching policy, and exactly the scan's records are found. It must be rebuilt when the corpus
+Index or one scan per batch of requests? Chosen: the index. A scan costs one pass over the whole
+corpus (normalise + ``find`` every record) each time it runs, however few requests it serves:
+6-9 s per request for 100,000 short generated documents on one busy core (``bench/scope.py``),
+minutes for a corpus of long documents. Batching pending requests into one scan amortises the
+pass (20 requests: 8-11 s) but makes every request wait for its batch and for a full pass, and
+repeats the pass for every new batch. The index costs about three scans once (building
+enumerates more windows than ``find`` checks: 17-20 s for those 100,000 documents, 5,600-6,600
+documents/s per core) and ~20 MB per 100,000 such documents; then each request costs a look-up
+and ``find`` on its candidates only (13-16 ms median there, 400-700 times less than its scan;
+40-55 ms with Presidio's spans), so requests are scoped one by one as they arrive, with no
+batching policy, and exactly the scan's records are found. It must be rebuilt when the corpus
 changes (refused, never silently stale), and its key kept like the guard's key. Without an
 index, scoping falls back to one scan in Arrow batches
-(:func:`forget.workflow.scope_text.scope_text_records`).
+(:func:`forget.workflow.scope_text.scope_text_records`), which
+:func:`forget.workflow.scope_text.scope_text_many` shares between several requests.
 """
 
 from __future__ import annotations
