@@ -18,7 +18,8 @@ JANE = Identifiers(name="Jane Roe", emails=("desk.jr77@example.org",), phones=("
 PLAIN = ("Ticket from Jane Roe: call (212) 555-0199 or mail desk.jr77@example.org; "
          "ID 123-45-6789.")
 OTHER_PII = ("Jane Roe asked us to copy billing@corp-mail.net and the office line "
-             "(415) 555-0123; her server is 10.20.30.40.")
+             "(415) 555-0123; her server is 10.20.30.40. Born 03/03/1980; card "
+             "4111 1111 1111 1111.")
 DOCS = [PLAIN, OTHER_PII, "ROE, JANE (at) the desk: desk dot jr77 at example dot org",
         "Nothing about anyone here."]
 
@@ -53,7 +54,8 @@ def test_presidio_findings_are_added_with_the_audits_kinds(scoped):
     assert ("email", "billing@corp-mail.net") in got
     assert ("phone", "(415) 555-0123") in got or ("phone", "415) 555-0123") in got
     assert ("ip_address", "10.20.30.40") in got
-    assert scope.pii_findings >= 3
+    assert ("dob", "03/03/1980") in got and ("credit_card", "4111 1111 1111 1111") in got
+    assert scope.pii_findings >= 5
     starts = [s["start"] for s in scope.spans["notes.jsonl:1"]]
     ends = [s["end"] for s in scope.spans["notes.jsonl:1"]]
     assert all(e <= s for e, s in zip(ends, starts[1:], strict=False))  # no overlaps
@@ -82,3 +84,17 @@ def test_audit_records_make_twins_that_differ_exactly_at_the_spans(scoped):
             assert member.value(sm) != twin.value(st) and sm.kind == st.kind  # changed inside
             pos_m, pos_t = sm.end, st.end
         assert member.text[pos_m:] == twin.text[pos_t:]
+
+
+def test_audit_records_of_the_generated_corpus_keep_its_ground_truth(corpus):
+    from forget.workflow.scope import scope_records
+
+    s = next(x for x in corpus.subjects if x["split"] == "train")
+    ident = s["identifiers"]
+    scope = scope_records(corpus, Identifiers(name=ident["name"], emails=(ident["email"],)),
+                          use_presidio=False)
+    rows = audit_records(corpus, scope)
+    by_id = {r["record_id"]: r for r in corpus.people + corpus.code}
+    assert [r["record_id"] for r in rows] == scope.record_ids
+    assert all(r["spans"] == by_id[r["record_id"]]["spans"] for r in rows)
+    assert as_records(rows)
