@@ -122,9 +122,10 @@ def test_a_changed_corpus_is_refused(tickets, index_dir, tmp_path):
 NOISE = st.text(alphabet=" .,-()@\n\u200babcxyz0123", max_size=12)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(NOISE, st.sampled_from([
-    ("name", "Jane Roe"), ("email", "desk.jr77@example.org"), ("phone", "(212) 555-0199")]),
+    ("name", "Jane Roe"), ("email", "desk.jr77@example.org"), ("phone", "(212) 555-0199"),
+    ("id", "AC-0047-1193")]),
     st.sampled_from(sorted({f for fs in O.OBFUSCATIONS.values() for f in fs},
                            key=lambda f: f.__name__))), min_size=1, max_size=3), NOISE)
 def test_every_text_the_guard_matches_holds_a_term_of_a_form(parts, tail):
@@ -132,7 +133,7 @@ def test_every_text_the_guard_matches_holds_a_term_of_a_form(parts, tail):
     text = "".join(noise + fn(value) for noise, (_, value), fn in parts) + tail
     index = ForgottenIndex(ForgottenIndex.generate_key())
     mapping = {"name": ["Jane Roe"], "email": ["desk.jr77@example.org"],
-               "phone": ["(212) 555-0199"]}
+               "phone": ["(212) 555-0199"], "id": ["AC-0047-1193"]}
     index.add(mapping)
     if index.find(text):
         assert identifier_terms(mapping) & text_terms(text)
