@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from forget.corpus import Corpus
+    from forget.corpus import Corpus, TextCorpus
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,7 +45,8 @@ def group_field_option() -> Any:
 
 
 def open_data(data: Path, *, text_field: str = "text", id_field: str | None = None,
-              group_field: str | None = None, command: str) -> Corpus:
+              group_field: str | None = None, command: str, own_files: bool = False
+              ) -> Corpus | TextCorpus:
     """The generated corpus at ``data``; any other corpus is refused, one line, by ``command``.
 
     For commands that still need the generator's ground truth (subjects, identifier spans).
@@ -56,7 +57,7 @@ def open_data(data: Path, *, text_field: str = "text", id_field: str | None = No
 
     corpus = open_corpus(data, text_field=text_field, id_field=id_field,
                          group_field=group_field)
-    if not isinstance(corpus, Corpus):
+    if not isinstance(corpus, Corpus) and not own_files:
         raise UnsupportedCorpusError(
             f"`forget {command}` does not support a corpus of your own files yet ({data}: "
             f"{len(corpus)} {corpus.format} records); it needs a directory from `forget data "
@@ -66,13 +67,14 @@ def open_data(data: Path, *, text_field: str = "text", id_field: str | None = No
 
 def check_data(data: Path, *, text_field: str = "text", id_field: str | None = None,
                group_field: str | None = None, command: str,
-               checks_first: Callable[[], None] | None = None) -> None:
+               checks_first: Callable[[], None] | None = None, own_files: bool = False) -> None:
     """Like :func:`open_data`, for commands that load the data themselves later.
 
     A generated directory (and, for the workflow, a concept data folder with its
     ``concepts.json``) passes without being read twice; anything else is opened and refused.
     ``checks_first``: the command's own input checks (model, method, configs), run before a
     data error is raised, so the first error a user sees is the same as without this check.
+    ``own_files``: the command also takes the user's own files (opened here to check them).
     """
     from forget.corpus import is_generated
     from forget.errors import ForgetError
@@ -83,7 +85,7 @@ def check_data(data: Path, *, text_field: str = "text", id_field: str | None = N
         return
     try:
         open_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
-                  command=command)
+                  command=command, own_files=own_files)
     except ForgetError:
         if checks_first is not None:
             checks_first()

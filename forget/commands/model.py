@@ -1,4 +1,4 @@
-"""`forget model ...`: train the demo model, list registered versions."""
+"""`forget model ...`: train, fine-tune or import a model; list versions; line heads."""
 
 from __future__ import annotations
 
@@ -129,3 +129,21 @@ def head_cmd(
                  ("erasures, oldest first", ", ".join(erasures) or "none")):
         t.add_row(k, v)
     console.print(t)
+
+
+@app.command("import")
+def import_cmd(
+    model: Path = typer.Option(..., "--model", help="Your causal LM directory (save_pretrained, "
+                               "with its tokenizer); only read."),
+    out: Path = typer.Option(..., "--out", help="New directory for the suite's copy."),
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+) -> None:
+    """Bring in a model the suite did not train (no recorded recipe: no exact retraining)."""
+    from forget.models.adopt import import_model
+
+    with console.status("importing the model"):
+        res = import_model(model, out, registry=registry)
+    console.print(
+        f"[green]imported[/] {res.arch} model ({res.parameters:,} parameters) to {res.path}, "
+        f"version [bold]{res.version}[/]; it has no recorded training recipe, so exact "
+        "retraining is unavailable for it (`forget model finetune` records one)")

@@ -18,6 +18,8 @@ from forget.commands._common import (
 )
 
 LEDGER_HELP = "Ledger URL (sqlite:///ledger.db, postgresql+psycopg://...) or a path."
+INDEX_HELP = ("A keyed-hash index of --data (`forget corpus index`): scoping looks each request "
+              "up in it instead of scanning every record.")
 KEY_HELP = ("The ledger's key directory (default: under the key home, never beside the database; "
             "see README, Keys).")
 GUARD_KEY_HELP = ("The guard index key file (created 0600 if missing; default: under the key home, "
@@ -80,6 +82,7 @@ def process_cmd(
         None, "--from-version", help="Unlearn from this version of the model line instead of "
         "its head (refused when erasures were made since)."),
     guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
+    index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
 ) -> None:
     """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity.
 
@@ -97,14 +100,16 @@ def process_cmd(
 
         cfg = AuditConfig.from_file(audit_config)
     check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
-               command="process", checks_first=lambda: check_run(
+               command="process", own_files=True, checks_first=lambda: check_run(
                    model=model, data=data, method=method, audit_config=cfg,
                    retrained=retrained))
     _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     res = process_request(led, request_id, model=model, data=data, out=out, method=method,
                           retrained=retrained, lm_eval=lm_eval, registry=registry,
-                          audit_config=cfg, from_version=from_version, progress=_say)
+                          audit_config=cfg, from_version=from_version, progress=_say,
+                          text_field=text_field, id_field=id_field, group_field=group_field,
+                          index=index)
     console.print(outcome_table(res))
     write_json(Path(out) / f"outcome-{res.request_id}.json", res.__dict__)
     raise typer.Exit({"completed": 0, "failed": 1}.get(res.status, 3))
@@ -131,6 +136,7 @@ def worker_cmd(
     backoff: float = typer.Option(30.0, "--backoff", min=0.0,
                                   help="Seconds before the first retry; doubled each time."),
     guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
+    index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
 ) -> None:
     """Claim requests from the ledger and process them (many workers may run at once).
 
@@ -148,13 +154,15 @@ def worker_cmd(
 
         cfg = AuditConfig.from_file(audit_config)
     check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
-               command="worker", checks_first=lambda: check_run(
+               command="worker", own_files=True, checks_first=lambda: check_run(
                    model=model, data=data, method=method, audit_config=cfg))
     _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     stats = run_worker(led, model=model, data=data, out=out, worker_id=worker_id,
                        lease_seconds=lease, once=once, method=method, registry=registry,
-                       audit_config=cfg, retry=RetryPolicy(retries, backoff), say=_say)
+                       audit_config=cfg, retry=RetryPolicy(retries, backoff), say=_say,
+                       text_field=text_field, id_field=id_field, group_field=group_field,
+                       index=index)
     t = Table(title=f"worker {stats.worker_id}")
     t.add_column("request")
     t.add_column("status")

@@ -53,7 +53,7 @@ def read_card(model_dir: Path | str) -> dict:
     if not path.is_file():
         raise ModelNotFoundError(
             f"{model_dir} has no {CARD_NAME}; it was not saved by the suite "
-            "(register it with ModelRegistry.register_external)"
+            "(bring it in with `forget model import --model DIR --out NEW_DIR`)"
         )
     return json.loads(path.read_text())
 

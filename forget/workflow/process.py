@@ -73,7 +73,10 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
                     allow_retrain: bool = True, retrained: Path | str | None = None,
                     registry: Path | str | None = None, use_presidio: bool = True,
                     lm_eval: bool = False, method_config: dict | None = None,
-                    from_version: str | None = None, progress: Any = None) -> ProcessOutcome:
+                    from_version: str | None = None, progress: Any = None,
+                    text_field: str = "text", id_field: str | None = None,
+                    group_field: str | None = None, index: Path | str | None = None
+                    ) -> ProcessOutcome:
     """Process one erasure request end to end (resuming whatever a previous run left).
 
     Args:
@@ -82,7 +85,11 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
         model: a model directory naming the model line (usually its first version; never
             modified). The request unlearns from the line's head, the version serving now,
             so earlier erasures stay erased; completing it moves the head forward.
-        data: the training data directory (``forget data generate`` layout).
+        data: the training data: a ``forget data generate`` directory (ground truth known), or
+            the organisation's own files (``.parquet``/``.jsonl``/``.json``/``.csv``/``.txt``,
+            a folder of them, a ``datasets.save_to_disk`` folder) read with ``text_field``
+            (and ``id_field``, ``group_field``): scoping then finds the spans the methods
+            forget and the audit tests (see :mod:`forget.workflow.data`).
         out: output folder (models, reports, certificates, guard index, serving.json).
         method: a registered method name, a method's config object (e.g.
             ``NPOConfig(max_steps=100)``: that method with those fields), or ``auto`` (code
@@ -101,10 +108,13 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
         from_version: unlearn from this version of the line instead of its head; refused
             (:class:`forget.ledger.ModelLineError`, naming them) when erasures were made since.
         progress: a callable ``(step, message)`` told what happens (the CLI prints it).
+        text_field, id_field, group_field: the columns of the user's own files (see
+            :func:`forget.corpus.open_corpus`); ignored for a generated directory.
+        index: a keyed-hash index of the data (``forget corpus index``): scoping looks the
+            request up in it instead of scanning every record.
     """
     import forget.methods  # noqa: F401  (registers every method)
     from forget.core.method import resolve_method
-    from forget.corpus import load_corpus
     from forget.ledger import State
     from forget.workflow.finish import complete_on_head, finished_outcome
     from forget.workflow.lines import resolve_base
@@ -116,6 +126,15 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
     method_config = chosen | dict(method_config or {}) if chosen else method_config
     check_request(ledger, request_id, model=model, data=data, method=method,  # before any write
                   method_config=method_config, audit_config=audit_config, retrained=retrained)
+    fields = {"text_field": text_field, "id_field": id_field, "group_field": group_field}
+    if method == "retrain":  # asked for exact retraining: refused before anything is written
+        from forget.errors import RetrainUnavailableError
+        from forget.models.finetune import retrain_unavailable_reason as retrain_unavailable
+
+        why = retrain_unavailable(model)
+        if why:
+            raise RetrainUnavailableError(f"exact retraining is unavailable for {model}: {why}")
+    corpus = _open_corpus(data, fields, lm_eval=lm_eval)  # a bad file or field: before writes
     work = request_dir(out, request_id)
     work.mkdir(parents=True, exist_ok=True)
     ctx = S.Context(ledger=ledger, request_id=request_id, worker_id=worker_id, work=work,
@@ -155,8 +174,11 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
                                audit_config=audit_config, max_attempts=max_attempts,
                                method_config=method_config, t0=t0, head_base=head_base)
 
-    corpus = load_corpus(data)
-    scope = S.scope_step(ctx, corpus, use_presidio=use_presidio)
+    from forget.workflow.data import work_data as _work_data
+
+    work_data = _work_data(corpus, index_dir=index,
+                           trained_ids=ctx.base.card.get("training_record_ids") or ())
+    scope = S.scope_step(ctx, work_data, use_presidio=use_presidio)
     res.scope = scope
     if not scope["record_ids"]:
         reason = "no training record mentions the subject: nothing to unlearn in this model"
@@ -164,14 +186,31 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
         return res
 
     def one_round() -> S.Attempt | None:
-        return _text_round(ctx, res, corpus, scope, method=method, audit_config=audit_config,
+        return _text_round(ctx, res, work_data, scope, method=method, audit_config=audit_config,
                            max_attempts=max_attempts, allow_retrain=allow_retrain,
                            retrained=retrained, lm_eval=lm_eval, method_config=method_config)
 
     return complete_on_head(ctx, res, t0, one_round, guard=S.guard_step, head_base=head_base)
 
 
-def _text_round(ctx: S.Context, res: ProcessOutcome, corpus: Any, scope: dict, *, method: str,
+def _open_corpus(data: Path | str, fields: dict, *, lm_eval: bool) -> Any:
+    """The request's training data opened (``None`` for a diffusion concept folder), checked
+    before anything is written: a bad file or column raises its one-line error here."""
+    from forget.corpus import open_corpus
+    from forget.diffusion.concepts import CONCEPTS_FILE
+    from forget.errors import UnsupportedCorpusError
+
+    if (Path(data) / CONCEPTS_FILE).is_file():
+        return None
+    corpus = open_corpus(data, **fields)
+    if lm_eval and not hasattr(corpus, "subjects"):
+        raise UnsupportedCorpusError(
+            "lm_eval utility tasks are built from a generated corpus's facts; run without "
+            "lm_eval on your own data (perplexity on others' records is still measured)")
+    return corpus
+
+
+def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, method: str,
                 audit_config: Any, max_attempts: int, allow_retrain: bool, retrained: Any,
                 lm_eval: bool, method_config: dict | None) -> S.Attempt | None:
     """Unlearn from ``ctx.base`` and audit, attempt after attempt, until one passes.
@@ -180,7 +219,7 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, corpus: Any, scope: dict, *
     """
     from forget.methods._certified_head import has_head
     from forget.models import load_model
-    from forget.workflow.sets import sets_for_records
+    from forget.models.finetune import retrain_unavailable_reason as retrain_unavailable
 
     base = ctx.base
     earlier = [e["request_id"] for e in base.erasures
@@ -190,28 +229,32 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, corpus: Any, scope: dict, *
                   f"by {', '.join(earlier)}: nothing is left to unlearn (see that certificate)")
         ctx.fail(res, reason)
         return None
-    forget, retain = sets_for_records(corpus, scope["record_ids"], scope.get("subject_id"),
-                                      already_erased=base.erased_record_ids)
+    forget, retain = data.sets(scope, already_erased=base.erased_record_ids)
     original = load_model(ctx.model_dir)  # the head: it still holds this subject
     res.model_before = base.as_before()
     controls = {"original": original}
     if retrained:
         controls["retrained"] = load_model(retrained)
     cfg = audit_config or S.default_audit_config(forget)
-    plan = plan_attempts(method, forget, max_attempts=max_attempts, allow_retrain=allow_retrain,
+    no_retrain = retrain_unavailable(ctx.model_dir) if allow_retrain else None
+    if no_retrain:
+        ctx.say("plan", f"exact retraining is unavailable for this model: {no_retrain}")
+    plan = plan_attempts(method, forget, max_attempts=max_attempts,
+                         allow_retrain=allow_retrain and not no_retrain,
                          head=has_head(ctx.model_dir))
     first = S.round_offset(ctx) + 1
     for n, (name, overrides) in enumerate(plan, first):
         cfg_base = dict(method_config or {}) if name == plan[0][0] else {}
         attempt = S.Attempt(n, name, cfg_base | overrides, ctx.work / f"attempt-{n}")
         S.unlearn_step(ctx, attempt, original, forget, retain)
-        verdict = S.audit_step(ctx, attempt, corpus, forget, controls,
+        verdict = S.audit_step(ctx, attempt, data, forget, controls,
                                S.audit_config_for(name, cfg), lm_eval=lm_eval)
         res.attempts.append(attempt.summary(verdict))
         if verdict == "pass":
             return attempt
         ctx.say("audit", f"attempt {n} ({name}) did not pass the audit ({verdict})")
     reason = (f"no attempt passed the audit ({len(plan)} tried); the request is not "
-              "completed; see the audit reports")
+              "completed; see the audit reports"
+              + (f"; exact retraining is unavailable: {no_retrain}" if no_retrain else ""))
     ctx.fail(res, reason)
     return None

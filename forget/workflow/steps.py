@@ -123,10 +123,10 @@ def audit_config_for(method: str, cfg):
 
 
 # -- scope -----------------------------------------------------------------------------------
-def scope_step(ctx: Context, corpus, *, use_presidio: bool) -> dict:
+def scope_step(ctx: Context, data, *, use_presidio: bool) -> dict:
+    """Find the request's records in ``data`` (a :class:`forget.workflow.data.WorkData`)."""
     from forget.ledger import State
     from forget.models import read_card
-    from forget.workflow.scope import scope_records, score_against_truth, secret_truth
 
     path = ctx.work / "scope.json"
     rec = ctx.ledger.get(ctx.request_id)
@@ -136,23 +136,16 @@ def scope_step(ctx: Context, corpus, *, use_presidio: bool) -> dict:
     ctx.record("scope", "started")
     fault_point("scope", "before")
     idents = ctx.ledger.identifiers(ctx.request_id)
-    scope = scope_records(corpus, idents, use_presidio=use_presidio)
-    if scope.subject_id:
-        score_against_truth(scope, corpus, scope.subject_id)
-    elif not idents.name and idents.other_ids:
-        score_against_truth(scope, corpus, truth=secret_truth(corpus, idents))
+    summary = data.scope(idents, use_presidio=use_presidio)
     del idents
-    summary = scope.summary() | {"subject_id": scope.subject_id}
     write_json_atomic(path, summary)
-    manifest = corpus.root / "manifest.json"
-    data_id = (hashlib.sha256(manifest.read_bytes()).hexdigest()[:16] if manifest.is_file()
-               else corpus.root.name)
-    safe = {k: v for k, v in summary.items() if k not in ("record_ids", "subject_id")}
+    safe = {k: v for k, v in summary.items() if k not in ("record_ids", "subject_id", "spans")}
     safe["record_ids_sha256"] = hashlib.sha256(
         "\n".join(summary["record_ids"]).encode()).hexdigest()
     if rec.state != State.SCOPED and _stage_index(rec) < _stage_index_of(State.SCOPED):
         ctx.ledger.scope(ctx.request_id, models=[read_card(ctx.model_dir)["version"]],
-                         datasets=[f"data-{data_id}"], details=safe, worker_id=ctx.worker_id)
+                         datasets=[f"data-{data.data_id()}"], details=safe,
+                         worker_id=ctx.worker_id)
     ctx.record("scope", "done", safe)
     fault_point("scope", "after")
     ctx.say("scope", f"{summary['records']} records found")
@@ -268,6 +261,8 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
                                  is not None else parent.get("training_record_ids", [])),
             data_sha256=parent.get("data_sha256", {}), unlearn_steps=result.steps,
             unlearn_wall_s=round(result.wall_time_s, 2), stopped_by=result.stopped_by,
+            # how the line's first model was trained (exact retraining re-runs it)
+            **{k: parent[k] for k in ("recipe", "arch") if parent.get(k) is not None},
         )
         save_model(result.model, tok, attempt.model_dir, card=card, overwrite=True,
                    extra=result.save_extra)
@@ -291,14 +286,15 @@ def _audit_inputs(corpus, forget, erased: set[str] = frozenset()) -> dict:
     return {"members": members, "nonmembers": nonmembers, "retain": retain, "holdout": holdout}
 
 
-def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, cfg, *,
+def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg, *,
                lm_eval: bool) -> str:
+    """Audit the attempt's model with controls; ``data`` is the request's
+    :class:`forget.workflow.data.WorkData`."""
     from audits import run_audit
     from forget.ledger import State
     from forget.methods._certified_head import has_head
     from forget.models import load_model
     from forget.workflow.certified import head_audit
-    from forget.workflow.lines import relapse_records
 
     key = f"audit-{attempt.n}"
     report = attempt.report
@@ -310,16 +306,16 @@ def audit_step(ctx: Context, attempt: Attempt, corpus, forget, controls: dict, c
             if has_head(attempt.model_dir):  # noisy_gd: re-check the certificate's conditions
                 rep = head_audit(attempt.model_dir, ctx.model_dir, forget)
             else:
-                lm_dir = _lm_eval_tasks(ctx, corpus, forget) if lm_eval else None
+                lm_dir = _lm_eval_tasks(ctx, data.corpus, forget) if lm_eval else None
                 net, tok = load_model(attempt.model_dir)
                 base = ctx.base
-                relapse = relapse_records(corpus, base.erasures) if base is not None else {}
+                relapse = data.relapse(base.erasures) if base is not None else {}
                 rep = run_audit(model=net, tokenizer=tok, original=controls["original"],
                                 retrained=controls.get("retrained"), config=cfg,
                                 subject_id=f"request:{ctx.request_id}", lm_eval_dir=lm_dir,
                                 cache=ctx.audit_cache, relapse=relapse,
-                                **_audit_inputs(corpus, forget, base.erased_record_ids
-                                                if base is not None else set()))
+                                **data.audit_inputs(forget, base.erased_record_ids
+                                                    if base is not None else set()))
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
             shutil.rmtree(report.parent, ignore_errors=True)

@@ -43,7 +43,7 @@ def check_model(model: Path | str, *, concept: bool = False) -> Path:
     p = _folder(model, "model", "--model")
     if not p.is_dir():
         raise ModelNotFoundError(f"the model {p} is not a folder: give a model directory")
-    read_card(p)  # ModelNotFoundError naming the fix (register_external) when absent
+    read_card(p)  # ModelNotFoundError naming the fix (`forget model import`) when absent
     return p
 
 
