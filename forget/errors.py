@@ -81,3 +81,12 @@ class UnknownRecordError(ForgetError, KeyError):
 
 class UnsupportedCorpusError(ForgetError, ValueError):
     """A command or function needs the generator's layout (ground truth) and got another corpus."""
+
+
+class RetrainUnavailableError(InvalidInputError):
+    """Exact retraining cannot run: the model has no recorded training recipe (and is not one
+    of the suite's own sizes), or its recipe cannot be re-run."""
+
+
+class BaseModelChangedError(RetrainUnavailableError):
+    """The base model a recorded fine-tuning recipe starts from is gone or has other weights."""
