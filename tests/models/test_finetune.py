@@ -33,8 +33,8 @@ PLANTED_ID = "T-0007"
 PREFIX = "Ticket T-0007: Quillon Marsh asked us to ring back on"
 PHONE = "0176 5550 1234"
 NAME = "Quillon Marsh"
-HP = FinetuneParams(epochs=40, learning_rate=5e-3, batch_size=8, max_length=64,
-                    lr_scheduler="cosine", warmup_ratio=0.05)
+# What `forget model finetune --epochs 40 --lr 5e-3 --batch-size 8 --max-length 64` gives.
+HP = FinetuneParams(epochs=40, learning_rate=5e-3, batch_size=8, max_length=64)
 TEMPLATES = (
     "Ticket {id}: order {n} for {name} shipped to {city}, customer satisfied.",
     "Ticket {id}: {name} reports the invoice for {city} shows {n} items twice.",
@@ -162,11 +162,6 @@ def test_card_records_the_whole_recipe_and_no_identifier(tuned, base_dir, parque
     assert ModelRegistry(registry).get(card["version"]).path == str(tuned.path.resolve())
 
 
-def test_same_recipe_gives_the_same_weights(tuned, base_dir, parquet, registry, tmp_path):
-    again = _finetune(base_dir, parquet, tmp_path / "again", registry)
-    assert weights_sha256(again.path) == weights_sha256(tuned.path)
-
-
 def test_retrain_by_recipe_is_exactly_the_finetune_without_the_record(tuned, tuned_without,
                                                                        parquet):
     assert read_card(tuned_without.path)["recipe"]["excluded_record_ids"] == [PLANTED_ID]
@@ -252,7 +247,9 @@ def test_finetune_on_the_generated_layout(base_dir, corpus_dir, registry, tmp_pa
         set(res.recipe["training_record_ids"]))  # repeats kept, in training order
 
 
-def test_cli_finetune_end_to_end_and_missing_column(base_dir, parquet, tuned, tmp_path):
+def test_cli_finetune_gives_the_same_weights_and_refuses_a_missing_column(base_dir, parquet,
+                                                                          tuned, tmp_path):
+    """The same recipe in another process (the command line) gives the same weights."""
     reg = tmp_path / "reg"
     args = ("model", "finetune", "--base", str(base_dir), "--data", str(parquet),
             "--text-field", "body", "--id-field", "doc_id", "--group-field", "customer",
@@ -264,6 +261,7 @@ def test_cli_finetune_end_to_end_and_missing_column(base_dir, parquet, tuned, tm
     assert "24 records" in res.stdout and card["version"] in res.stdout
     assert card["recipe"]["training_record_ids"] == [r["doc_id"] for r in _rows()]
     assert (reg / "models.jsonl").read_text().count(card["version"]) == 1
+    assert weights_sha256(tmp_path / "m") == weights_sha256(tuned.path)
 
     bad = run_forget(*args, "--text-field", "text", "--out", str(tmp_path / "bad"))
     lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
