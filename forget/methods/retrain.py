@@ -70,7 +70,8 @@ class Retrain(Method):
             config: MethodConfig | None = None) -> UnlearnResult:
         cfg = self.check_config(config)
         t0 = time.perf_counter()
-        recipe = cfg.recipe if cfg.recipe is not None else _card_recipe(model)
+        recipe = getattr(cfg, "recipe", None)
+        recipe = recipe if recipe is not None else _card_recipe(model)
         if recipe is not None:
             return _run_recipe(self, recipe, forget, retain, cfg, t0)
         size_name = cfg.size or _known_size(model)
@@ -118,7 +119,7 @@ def _known_size(model: Any) -> str:
 
 
 def _run_recipe(method: Retrain, recipe: dict, forget: ForgetSet, retain: RetainSet,
-                cfg: RetrainConfig, t0: float) -> UnlearnResult:
+                cfg: MethodConfig, t0: float) -> UnlearnResult:
     """Re-run a fine-tuning recipe from its (unchanged) base without the forget set."""
     from forget.models.finetune import FinetuneParams, check_base, finetune_records
     from forget.models.recipe import base_trained_on
@@ -130,7 +131,7 @@ def _run_recipe(method: Retrain, recipe: dict, forget: ForgetSet, retain: Retain
         raise RetrainUnavailableError(
             f"exact retraining is unavailable: the base model at {base} was itself trained on "
             f"{len(overlap)} of the records to forget; erase them from the base first")
-    kept = {}
+    kept: dict[str, Any] = {}  # record id -> its retain example
     for e in retain.examples:
         kept.setdefault(e.record_id, e)
     records = [TrainingRecord(rid, kept[rid].text, kept[rid].source)

@@ -283,7 +283,7 @@ def _with_lora(model: Any, hp: FinetuneParams) -> Any:
 def _StepReporter(on_step: StepCallback, base: type) -> type:  # noqa: N802 (a class factory)
     """A TrainerCallback class (transformers imported lazily) that reports each step."""
 
-    class StepReporter(base):  # type: ignore[misc, valid-type]
+    class StepReporter(base):
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             on_step(state.global_step, state.max_steps)
 

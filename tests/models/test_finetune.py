@@ -15,7 +15,12 @@ import pytest
 import torch
 
 from forget.core.data import Example, ForgetSet, RetainSet
-from forget.errors import BaseModelChangedError, MissingColumnError, RetrainUnavailableError
+from forget.errors import (
+    BaseModelChangedError,
+    MissingColumnError,
+    RetrainUnavailableError,
+    UnknownRecordError,
+)
 from forget.methods.retrain import Retrain, RetrainConfig
 from forget.models import load_model, read_card, weights_sha256
 from forget.models.finetune import (
@@ -195,6 +200,30 @@ def test_retrain_refuses_a_base_whose_weights_changed(tuned, parquet, tmp_path):
     gone = recipe | {"base": recipe["base"] | {"path": str(tmp_path / "absent")}}
     with pytest.raises(RetrainUnavailableError, match="no longer at"):
         check_base(gone)
+    # a base that itself trained on a record to forget: re-running from it would not erase it
+    seen = tmp_path / "seen"
+    shutil.copytree(recipe["base"]["path"], seen)
+    (seen / "forget_model.json").write_text(json.dumps({"training_record_ids": [PLANTED_ID]}))
+    with pytest.raises(RetrainUnavailableError, match="itself trained on 1 of the records"):
+        Retrain().run(model=model, tokenizer=tok, forget=forget, retain=retain,
+                      config=RetrainConfig(recipe=recipe | {"base": recipe["base"] | {
+                          "path": str(seen)}}))
+
+
+def test_a_model_unlearned_from_a_finetune_keeps_its_recipe(tuned, registry, tmp_path):
+    from forget.models import ModelRegistry
+    from forget.models.io import save_model
+    from forget.models.registry import new_card
+
+    model, tok = load_model(tuned.path)
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)  # stands for an unlearning method's update
+    child = save_model(model, tok, tmp_path / "child", card=new_card(
+        kind="unlearned", parent=tuned.version.version, method="npo"))
+    ModelRegistry(registry).register(child)
+    assert recipe_of(child, registry=registry) == tuned.recipe
+    assert retrain_unavailable_reason(child, registry=registry) is None
+    assert recipe_of(child, registry=tmp_path / "other-registry") is None
 
 
 def test_a_model_without_recipe_or_suite_size_cannot_be_retrained(base_dir, parquet, tmp_path):
@@ -270,4 +299,7 @@ def test_cli_finetune_gives_the_same_weights_and_refuses_a_missing_column(base_d
     assert not (tmp_path / "bad").exists()
     with pytest.raises(MissingColumnError):
         finetune(base_dir, parquet, tmp_path / "bad2", text_field="text", progress=False)
+    with pytest.raises(UnknownRecordError, match="not in"):
+        finetune(base_dir, parquet, tmp_path / "bad2", text_field="body", id_field="doc_id",
+                 exclude_record_ids=["T-9999"], progress=False)
     assert not (tmp_path / "bad2").exists()
