@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import platform
@@ -48,12 +47,15 @@ from forget.models.recipe import (
     RECIPE_FORMAT,
     card_or_none,
     check_base,
+    data_mismatch,
+    describe_data,
     no_recipe_message,
     recipe_of,
     retrain_unavailable_reason,
 )
 
-__all__ = ["FinetuneOutcome", "FinetuneParams", "check_base", "finetune", "finetune_records",
+__all__ = ["FinetuneOutcome", "FinetuneParams", "check_base", "data_mismatch",
+           "describe_data", "finetune", "finetune_records",
            "lora_target_modules", "no_recipe_message", "recipe_of", "retrain_unavailable_reason"]
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
               "constant_with_warmup")
@@ -362,7 +364,6 @@ def _training_data(data: Path | str, text_field: str, id_field: str | None,
                    ) -> tuple[list[TrainingRecord], dict[str, Any]]:
     """The training records of ``data`` (corpus order, repeats kept) and what identifies it."""
     from forget.corpus import Corpus, open_corpus, training_records
-    from forget.corpus.load import REQUIRED
 
     corpus = open_corpus(data, text_field=text_field, id_field=id_field,
                          group_field=group_field)
@@ -374,30 +375,11 @@ def _training_data(data: Path | str, text_field: str, id_field: str | None,
             raise UnknownRecordError(f"{len(unknown)} record id(s) to exclude are not training "
                                      f"records of {data} (e.g. {unknown[0]!r})")
         records = [r for r in every if r.record_id not in set(excluded)]
-        files = {name: _file_sha256(corpus.root / name) for name in REQUIRED}
-        info = {"layout": "generated", "format": "jsonl", "rows": len(every), "files": files,
-                "fingerprint": _sha256_json({"layout": "generated", "files": files}),
-                "text_field": None, "id_field": None, "group_field": None}
     else:
         records = corpus.training_records(exclude_ids=excluded)
-        info = {"layout": "files", "format": corpus.format, "rows": len(corpus),
-                "files": corpus.data_sha256, "fingerprint": corpus.fingerprint,
-                "text_field": text_field, "id_field": id_field, "group_field": group_field}
     if not records:
         raise InvalidInputError(f"{data} leaves no record to train on; give data with records")
-    return records, {"path": str(Path(data).resolve())} | info
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _sha256_json(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+    return records, describe_data(corpus)
 
 
 def library_versions() -> dict[str, str]:

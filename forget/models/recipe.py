@@ -7,6 +7,8 @@ exactly when it is one of the suite's own sizes (trained from scratch by ``forge
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,58 @@ def card_or_none(model_dir: Path | str) -> dict[str, Any]:
         return read_card(model_dir)
     except (ModelNotFoundError, ValueError):
         return {}
+
+
+def describe_data(corpus: Any) -> dict[str, Any]:
+    """What identifies a corpus's training data, as a recipe records it (no record text):
+    path, layout (``files`` | ``generated``), format, rows, sha256 of each file, the
+    fingerprint over them and the field names."""
+    from forget.corpus import Corpus
+    from forget.corpus.load import REQUIRED
+
+    if isinstance(corpus, Corpus):
+        files = {name: _file_sha256(corpus.root / name) for name in REQUIRED}
+        info = {"layout": "generated", "format": "jsonl", "rows": len(corpus.people) + len(corpus.code) + len(corpus.canaries),
+                "files": files,
+                "fingerprint": hashlib.sha256(json.dumps(
+                    {"layout": "generated", "files": files}, sort_keys=True).encode()
+                ).hexdigest(),
+                "text_field": None, "id_field": None, "group_field": None}
+    else:
+        info = {"layout": "files", "format": corpus.format, "rows": len(corpus),
+                "files": corpus.data_sha256, "fingerprint": corpus.fingerprint,
+                "text_field": corpus.text_field, "id_field": corpus.id_field,
+                "group_field": corpus.group_field}
+    return {"path": str(Path(corpus.root).resolve())} | info
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_mismatch(recipe: dict[str, Any], corpus: Any, *, strict: bool = False) -> str | None:
+    """Why ``corpus`` cannot stand for the data a recipe was fine-tuned on, or ``None``.
+
+    The layout and the text and id fields must match (record ids are what a re-run selects
+    records by, the text field what it trains on). With ``strict``, the files' fingerprint must
+    match too; without, changed files pass (an organisation may since have deleted an erased
+    person's rows from its files: the recipe's other records keep their ids).
+    """
+    want, have = recipe.get("data") or {}, describe_data(corpus)
+    for key, option in (("layout", "--data"), ("text_field", "--text-field"),
+                        ("id_field", "--id-field")):
+        if want.get(key) != have[key]:
+            return (f"the data given has {key} {have[key]!r}, the model was fine-tuned with "
+                    f"{want.get(key)!r}; give the same {option} as `forget model finetune` did")
+    if strict and want.get("fingerprint") != have["fingerprint"]:
+        return (f"the data at {have['path']} is not the data the model was fine-tuned on "
+                f"(fingerprint {have['fingerprint'][:12]}..., recorded "
+                f"{str(want.get('fingerprint'))[:12]}...); give the original files")
+    return None
 
 
 # -- the recipe, for exact retraining --------------------------------------------------------

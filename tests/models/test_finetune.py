@@ -26,6 +26,7 @@ from forget.models import load_model, read_card, weights_sha256
 from forget.models.finetune import (
     FinetuneParams,
     check_base,
+    data_mismatch,
     finetune,
     finetune_records,
     recipe_of,
@@ -164,6 +165,8 @@ def test_card_records_the_whole_recipe_and_no_identifier(tuned, base_dir, parque
     for value in (PHONE, NAME, "Ada Brook", "Lyon"):
         assert value not in text
     assert recipe_of(tuned.path) == recipe and retrain_unavailable_reason(tuned.path) is None
+    assert data_mismatch(recipe, corpus, strict=True) is None
+    assert "--id-field" in data_mismatch(recipe, open_corpus(parquet, text_field="body"))
     assert ModelRegistry(registry).get(card["version"]).path == str(tuned.path.resolve())
 
 
