@@ -291,6 +291,8 @@ def test_cli_finetune_gives_the_same_weights_and_refuses_a_missing_column(base_d
     assert res.returncode == 0, res.stderr
     card = read_card(tmp_path / "m")
     assert "24 records" in res.stdout and card["version"] in res.stdout
+    for bar in ("Loading weights", "Writing model shards", "Generating", "loss"):
+        assert bar not in res.stdout + res.stderr  # the suite's own output only
     assert card["recipe"]["training_record_ids"] == [r["doc_id"] for r in _rows()]
     assert (reg / "models.jsonl").read_text().count(card["version"]) == 1
     assert weights_sha256(tmp_path / "m") == weights_sha256(tuned.path)
