@@ -89,3 +89,12 @@ class StaleIndexError(ForgetError, ValueError):
 
 class CorpusIndexError(ForgetError, ValueError):
     """A directory is not a corpus index this version can read, or its key is missing."""
+
+
+class RetrainUnavailableError(InvalidInputError):
+    """Exact retraining cannot run: the model has no recorded training recipe (and is not one
+    of the suite's own sizes), or its recipe cannot be re-run."""
+
+
+class BaseModelChangedError(RetrainUnavailableError):
+    """The base model a recorded fine-tuning recipe starts from is gone or has other weights."""

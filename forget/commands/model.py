@@ -70,6 +70,52 @@ def train_cmd(
     )
 
 
+@app.command("finetune")
+def finetune_cmd(
+    base: Path = typer.Option(..., "--base", help="Base causal LM directory (save_pretrained, "
+                              "with its tokenizer)."),
+    data: Path = typer.Option(..., "--data", help=DATA_HELP),
+    text_field: str = text_field_option(),
+    id_field: str | None = id_field_option(),
+    group_field: str | None = group_field_option(),
+    out: Path = typer.Option(..., "--out", help="New directory for the model (never overwritten)."),
+    epochs: int = typer.Option(3, "--epochs", help="Passes over the data."),
+    lr: float | None = typer.Option(
+        None, "--lr", help="Peak learning rate (default 5e-5; with --lora 2e-4)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Records per optimiser step."),
+    max_length: int = typer.Option(512, "--max-length", help="Tokens per record (truncated)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds data order and LoRA initialisation."),
+    lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters on the attention "
+                              "projections, merged into the base at the end."),
+    registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
+) -> None:
+    """Fine-tune a base model on your data; save and register it with its full recipe, so
+    `retrain` can later re-run it exactly without an erased person's records."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from forget._quiet import is_verbose
+    from forget.models.finetune import FinetuneParams, finetune
+
+    hp = FinetuneParams(epochs=epochs, learning_rate=lr or (2e-4 if lora else 5e-5),
+                        batch_size=batch_size, max_length=max_length, lora=lora)
+    t0 = time.perf_counter()
+    # quiet: a progress bar of our own; --verbose: the Trainer's bar and loss lines instead
+    bar = Progress("fine-tuning", BarColumn(), MofNCompleteColumn(), "steps",
+                   TimeElapsedColumn(), console=console, transient=True,
+                   disable=is_verbose())
+    with bar:
+        task = bar.add_task("fine-tuning", total=None)
+        res = finetune(base, data, out, text_field=text_field, id_field=id_field,
+                       group_field=group_field, hp=hp, seed=seed, registry=registry,
+                       progress=is_verbose(),
+                       on_step=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(
+        f"[green]saved[/] {res.path} version [bold]{res.version.version}[/] "
+        f"(fine-tuned{' with LoRA, merged' if lora else ''} on {res.records} records, "
+        f"{res.steps} steps, {res.wall_time_s:.0f} s training, "
+        f"{time.perf_counter() - t0:.0f} s in all); recipe in {res.path / 'forget_model.json'}")
+
+
 @app.command("list")
 def list_cmd(
     registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),

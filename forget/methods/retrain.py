@@ -1,5 +1,11 @@
 """``retrain``: train a fresh model from scratch on the retain set (the exact gold standard).
 
+A model fine-tuned by the suite (``forget model finetune``) is retrained by its recorded recipe
+instead: the same base, parameters and seed, on the recipe's training records that are still in
+the retain set and not in the forget set (records erased earlier are not in the retain set, so
+they stay out), in the recipe's order. A model with neither a recipe nor one of the suite's
+sizes cannot be retrained exactly: ``RetrainUnavailableError``.
+
 The retain set built by ``subject_sets`` is the original training set without the subject's
 records (repeats included), and the tokenizer was trained with every identifier removed, so
 the result is the model that would exist had the subject's data never been collected. It is
@@ -16,7 +22,7 @@ from typing import Any
 from forget.core.data import ForgetSet, RetainSet
 from forget.core.method import EXACT, METHODS, Method, MethodConfig, UnlearnResult
 from forget.corpus.load import TrainingRecord
-from forget.errors import InvalidInputError
+from forget.errors import InvalidInputError, RetrainUnavailableError
 from forget.models.train import SIZES, ModelSize, get_size, train_lm
 
 
@@ -29,11 +35,16 @@ class RetrainConfig(MethodConfig):
             common interface.
         size: the model size (``tiny``/``demo``); ``None`` infers it from the model's config.
         epochs: ``None`` uses the size's schedule.
+        recipe: a fine-tuning recipe (``forget.models.finetune.recipe_of``) to re-run;
+            ``None`` reads it from the card of the model's directory, and without one
+            retrains the suite's own size from scratch. ``size``, ``epochs`` and ``seed`` do
+            not apply to a recipe (it carries its own).
     """
 
     max_steps: int = 0
     size: str | None = None
     epochs: int | None = None
+    recipe: dict | None = None
 
 
 def infer_size(model: Any) -> str:
@@ -59,7 +70,11 @@ class Retrain(Method):
             config: MethodConfig | None = None) -> UnlearnResult:
         cfg = self.check_config(config)
         t0 = time.perf_counter()
-        size_name = cfg.size or infer_size(model)
+        recipe = getattr(cfg, "recipe", None)
+        recipe = recipe if recipe is not None else _card_recipe(model)
+        if recipe is not None:
+            return _run_recipe(self, recipe, forget, retain, cfg, t0)
+        size_name = cfg.size or _known_size(model)
         spec: ModelSize = get_size(size_name)
         forget_ids = {e.record_id for e in forget.examples}
         records = [TrainingRecord(e.record_id, e.text, e.source) for e in retain.examples
@@ -76,5 +91,71 @@ class Retrain(Method):
             guarantee=self.guarantee, stopped_by="max_steps",
             trained_record_ids=sorted({r.record_id for r in records}))
 
+
+def _model_dir(model: Any) -> str | None:
+    name = getattr(model, "name_or_path", None) or getattr(
+        getattr(model, "config", None), "_name_or_path", None)
+    return str(name) if name else None
+
+
+def _card_recipe(model: Any) -> dict | None:
+    """The recipe recorded for the directory ``model`` was loaded from, if any."""
+    from pathlib import Path
+
+    from forget.models.recipe import recipe_of
+
+    where = _model_dir(model)
+    return recipe_of(where) if where and Path(where).is_dir() else None
+
+
+def _known_size(model: Any) -> str:
+    """The suite's size of ``model``; ``RetrainUnavailableError`` when it is none of them."""
+    from forget.models.recipe import no_recipe_message
+
+    try:
+        return infer_size(model)
+    except (InvalidInputError, AttributeError):  # AttributeError: a config without the fields
+        raise RetrainUnavailableError(no_recipe_message(_model_dir(model))) from None
+
+
+def _run_recipe(method: Retrain, recipe: dict, forget: ForgetSet, retain: RetainSet,
+                cfg: MethodConfig, t0: float) -> UnlearnResult:
+    """Re-run a fine-tuning recipe from its (unchanged) base without the forget set."""
+    from forget.models.finetune import FinetuneParams, check_base, finetune_records
+    from forget.models.recipe import base_trained_on
+
+    base = check_base(recipe)
+    forget_ids = {e.record_id for e in forget.examples}
+    overlap = base_trained_on(base) & forget_ids
+    if overlap:
+        raise RetrainUnavailableError(
+            f"exact retraining is unavailable: the base model at {base} was itself trained on "
+            f"{len(overlap)} of the records to forget; erase them from the base first")
+    kept: dict[str, Any] = {}  # record id -> its retain example
+    for e in retain.examples:
+        kept.setdefault(e.record_id, e)
+    records = [TrainingRecord(rid, kept[rid].text, kept[rid].source)
+               for rid in recipe["training_record_ids"] if rid in kept and rid not in forget_ids]
+    if not records:
+        raise InvalidInputError("none of the recipe's training records is in the retain set; "
+                                "is the data the one the model was fine-tuned on?")
+    hp = FinetuneParams.from_dict(recipe["params"])
+    new, tokenizer = finetune_records(base, records, hp=hp, seed=int(recipe["seed"]),
+                                      threads=recipe.get("torch_threads"))
+    lengths = [len(ids) + 1 for ids in tokenizer([r.text for r in records])["input_ids"]]
+    config = {k: v for k, v in cfg.to_dict().items() if k != "recipe"} | {
+        "resolved": "recipe", "base_sha256": recipe["base"]["sha256"],
+        "recipe_seed": recipe["seed"], "params": recipe["params"]}
+    return UnlearnResult(
+        model=new, method=method.name,
+        steps=math.ceil(len(records) / hp.batch_size) * hp.epochs,
+        tokens_processed=sum(lengths) * hp.epochs, wall_time_s=time.perf_counter() - t0,
+        config=config, config_hash=cfg.config_hash(), guarantee=EXACT_FINETUNE,
+        stopped_by="max_steps", trained_record_ids=sorted({r.record_id for r in records}))
+
+
+EXACT_FINETUNE = ("exact: the model was fine-tuned again from the same base with its recorded "
+                  "recipe and seed on its training data without the subject's records, so it "
+                  "is the model that would exist had the data never been collected")
 
 METHODS.register("retrain", Retrain)
