@@ -59,9 +59,10 @@ def open_data(data: Path, *, text_field: str = "text", id_field: str | None = No
                          group_field=group_field)
     if not isinstance(corpus, Corpus) and not own_files:
         raise UnsupportedCorpusError(
-            f"`forget {command}` does not support a corpus of your own files yet ({data}: "
-            f"{len(corpus)} {corpus.format} records); it needs a directory from `forget data "
-            "generate` until scoping and auditing without ground truth land (issue 19)")
+            f"`forget {command}` takes a directory from `forget data generate` (it names "
+            f"subjects by their generated ids), not your own files ({data}: {len(corpus)} "
+            f"{corpus.format} records); on your own files use `forget model finetune` and "
+            "`forget process` (a request names the person; scoping finds their records)")
     return corpus
 
 

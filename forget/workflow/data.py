@@ -173,16 +173,16 @@ class TextData(WorkData):
         from forget.workflow.scope_text import pii_spans
 
         ids = sorted({i for e in erasures for i in e.get("record_ids", ())})
-        texts = {r.record_id: r.text for r in self.corpus.select(_present(self.corpus, ids))}
+        recs = self.corpus.select(_present(self.corpus, ids))
+        spans = dict(zip([r.record_id for r in recs], pii_spans([r.text for r in recs]),
+                         strict=True))
+        texts = {r.record_id: r.text for r in recs}
         out: dict[str, list[dict]] = {}
         for e in erasures:
-            recs = []
-            for i in e.get("record_ids", ()):
-                spans = pii_spans(texts[i]) if i in texts else []
-                if spans:
-                    recs.append({"record_id": i, "text": texts[i], "spans": spans})
-            if recs:
-                out[str(e["request_id"])] = recs
+            found = [{"record_id": i, "text": texts[i], "spans": spans[i]}
+                     for i in e.get("record_ids", ()) if spans.get(i)]
+            if found:
+                out[str(e["request_id"])] = found
         return out
 
 

@@ -75,8 +75,8 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
                     lm_eval: bool = False, method_config: dict | None = None,
                     from_version: str | None = None, progress: Any = None,
                     text_field: str = "text", id_field: str | None = None,
-                    group_field: str | None = None, index: Path | str | None = None
-                    ) -> ProcessOutcome:
+                    group_field: str | None = None, index: Path | str | None = None,
+                    auto_control: bool = True) -> ProcessOutcome:
     """Process one erasure request end to end (resuming whatever a previous run left).
 
     Args:
@@ -112,6 +112,9 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
             :func:`forget.corpus.open_corpus`); ignored for a generated directory.
         index: a keyed-hash index of the data (``forget corpus index``): scoping looks the
             request up in it instead of scanning every record.
+        auto_control: without ``retrained``, on a model line with a recorded fine-tuning
+            recipe, fine-tune a control without the request's records (another seed) so the
+            audit measures its pass band (:mod:`forget.workflow.control`).
     """
     import forget.methods  # noqa: F401  (registers every method)
     from forget.core.method import resolve_method
@@ -127,14 +130,8 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
     check_request(ledger, request_id, model=model, data=data, method=method,  # before any write
                   method_config=method_config, audit_config=audit_config, retrained=retrained)
     fields = {"text_field": text_field, "id_field": id_field, "group_field": group_field}
-    if method == "retrain":  # asked for exact retraining: refused before anything is written
-        from forget.errors import RetrainUnavailableError
-        from forget.models.finetune import retrain_unavailable_reason as retrain_unavailable
-
-        why = retrain_unavailable(model)
-        if why:
-            raise RetrainUnavailableError(f"exact retraining is unavailable for {model}: {why}")
     corpus = _open_corpus(data, fields, lm_eval=lm_eval)  # a bad file or field: before writes
+    _check_recipe(model, corpus, method=method, registry=registry)
     work = request_dir(out, request_id)
     work.mkdir(parents=True, exist_ok=True)
     ctx = S.Context(ledger=ledger, request_id=request_id, worker_id=worker_id, work=work,
@@ -188,7 +185,8 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
     def one_round() -> S.Attempt | None:
         return _text_round(ctx, res, work_data, scope, method=method, audit_config=audit_config,
                            max_attempts=max_attempts, allow_retrain=allow_retrain,
-                           retrained=retrained, lm_eval=lm_eval, method_config=method_config)
+                           retrained=retrained, lm_eval=lm_eval, method_config=method_config,
+                           auto_control=auto_control)
 
     return complete_on_head(ctx, res, t0, one_round, guard=S.guard_step, head_base=head_base)
 
@@ -210,16 +208,36 @@ def _open_corpus(data: Path | str, fields: dict, *, lm_eval: bool) -> Any:
     return corpus
 
 
+def _check_recipe(model: Path, corpus: Any, *, method: str,
+                  registry: Path | str | None) -> None:
+    """Refused before anything is written: ``retrain`` asked for a model without a recorded
+    recipe, or data that cannot stand for the data the model was fine-tuned on."""
+    from forget.errors import InvalidInputError, RetrainUnavailableError
+    from forget.models.recipe import data_mismatch, recipe_of, retrain_unavailable_reason
+
+    if corpus is None:  # a diffusion concept folder
+        return
+    if method == "retrain":
+        why = retrain_unavailable_reason(model, registry=registry)
+        if why:
+            raise RetrainUnavailableError(f"exact retraining is unavailable for {model}: {why}")
+    recipe = recipe_of(model, registry=registry)
+    why = data_mismatch(recipe, corpus) if recipe else None
+    if why:
+        raise InvalidInputError(why)
+
+
 def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, method: str,
                 audit_config: Any, max_attempts: int, allow_retrain: bool, retrained: Any,
-                lm_eval: bool, method_config: dict | None) -> S.Attempt | None:
+                lm_eval: bool, method_config: dict | None,
+                auto_control: bool = True) -> S.Attempt | None:
     """Unlearn from ``ctx.base`` and audit, attempt after attempt, until one passes.
 
     Returns the passing attempt, or None after failing the request in the ledger.
     """
     from forget.methods._certified_head import has_head
     from forget.models import load_model
-    from forget.models.finetune import retrain_unavailable_reason as retrain_unavailable
+    from forget.models.recipe import retrain_unavailable_reason
 
     base = ctx.base
     earlier = [e["request_id"] for e in base.erasures
@@ -235,8 +253,15 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
     controls = {"original": original}
     if retrained:
         controls["retrained"] = load_model(retrained)
+    elif auto_control:  # a recorded recipe: a control that never saw the records, measured
+        from forget.workflow.control import recipe_control
+
+        control = recipe_control(ctx, forget, retain)
+        if control is not None:
+            controls["retrained"] = (control, original[1])
     cfg = audit_config or S.default_audit_config(forget)
-    no_retrain = retrain_unavailable(ctx.model_dir) if allow_retrain else None
+    no_retrain = (retrain_unavailable_reason(ctx.model_dir, registry=ctx.registry)
+                  if allow_retrain else None)
     if no_retrain:
         ctx.say("plan", f"exact retraining is unavailable for this model: {no_retrain}")
     plan = plan_attempts(method, forget, max_attempts=max_attempts,

@@ -231,3 +231,13 @@ def audit_records(corpus: TextCorpus | Corpus, scope: Scope) -> list[dict]:
     return [{"record_id": rid, "text": texts[rid],
              "spans": [dict(s) for s in scope.spans.get(rid, truth.get(rid, []))]}
             for rid in scope.record_ids]
+
+
+def pii_spans(texts: Iterable[str]) -> list[list[dict]]:
+    """For each text, the personal data Presidio's offline recognizers find in it, as spans
+    of the audit's kinds (no identifier index: what a record says about anyone). Used to
+    re-check records erased earlier, whose request identifiers are shredded by then."""
+    from guardrails import Guard
+
+    guard = Guard(None, use_presidio=True)
+    return [_pii_spans(_pii(t, guard), []) for t in texts]

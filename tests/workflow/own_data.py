@@ -46,7 +46,7 @@ def _ticket(rng: random.Random, c: Customer) -> str:
             f"Please reply to {c.email} or call {c.phone}. Thanks, {c.name.split()[0]}")
 
 
-def tickets(n_others: int = 70, subject_tickets: int = 4, seed: int = 0) -> list[dict]:
+def tickets(n_others: int = 40, subject_tickets: int = 4, seed: int = 0) -> list[dict]:
     """Rows ``{doc_id, body, product, created}``; the subject's tickets are spread through."""
     rng = random.Random(seed)
     rows = [{"body": _ticket(rng, _customer(rng))} for _ in range(n_others)]

@@ -22,7 +22,7 @@ from own_data import (
 )
 from wf_helpers import FAST_AUDIT, leaks, run_cli
 
-FINETUNE = ("--epochs", "30", "--lr", "3e-3", "--seed", "0")
+FINETUNE = ("--epochs", "60", "--lr", "5e-3", "--batch-size", "8", "--seed", "0")
 VALUES = {"name": SUBJECT.name, "email": SUBJECT.email, "phone": SUBJECT.phone}
 
 
