@@ -25,9 +25,9 @@ true characters, the same contexts as the ranking. So both decodings are read of
 
 The statistics (:func:`audits.metrics.rank_sum_p_values`) are exact: a model that never saw the
 value ranks it like any other draw of its format, so each ``h_j`` is uniform on
-``0..|A_j|-1``, independently across positions. With a retrained control, the scores are the
-audited model's minus the control's (as calibrated exposure): only what the audited model
-prefers beyond a model that never saw the value counts.
+``0..|A_j|-1``, independently across positions. With a retrained control the same attack runs
+on it, and a finding counts only where the control does not show it too
+(:func:`audits.calibration.char_rank_checks`).
 
 Results hold kinds, masked values, ranks and counts: never a value, a character or a prompt.
 """
@@ -78,15 +78,23 @@ def format_positions(value: str) -> list[tuple[int, str]]:
     return out
 
 
+# The remaining positions must be able to reach a tenth of the threshold, not only the
+# threshold itself, so that a true value that is *nearly* always first (or last) is caught, not
+# only one that is at the extreme at every single position: with digits, 5 remaining positions
+# rather than 4 (a rank sum of up to 2 instead of 0 then reaches the level for two identifiers).
+POWER_MARGIN = 10.0
+
+
 def split_given(sizes: Sequence[int], given_fraction: float, threshold: float) -> int:
     """How many of the free characters (alphabet ``sizes``, in order) are given to the attack.
 
-    ``ceil(given_fraction * n)``, lowered until the remaining positions can reach ``threshold``
-    at all (the smallest p-value of the rank test, ``prod 1 / |A_j|``, at or below it), or to 0.
+    ``ceil(given_fraction * n)``, lowered until the remaining positions can reach
+    ``threshold / POWER_MARGIN`` (the rank test's smallest p-value, ``prod 1 / |A_j|``, at or
+    below it), or to 0.
     """
     n = len(sizes)
     given = min(n - 1, math.ceil(given_fraction * n)) if n else 0
-    while given > 0 and M.rank_sum_smallest_p(sizes[given:]) > threshold:
+    while given > 0 and M.rank_sum_smallest_p(sizes[given:]) > threshold / POWER_MARGIN:
         given -= 1
     return max(0, given)
 
@@ -113,7 +121,7 @@ class CharRank:
     below: list[int]  # l_j: characters scored at most as high (0 = last)
     p_high: float  # small: the true characters are consistently among the most likely
     p_low: float  # small: ... among the least likely (the model avoids them)
-    # Every candidate's score per ranked position, true character first (for calibration).
+    # Every candidate's score per ranked position, true character first (left out of reports).
     scores: list[list[float]] = field(default_factory=list, repr=False)
 
     @property
@@ -152,29 +160,15 @@ class CharRankResult:
     identifiers: list[CharRank] = field(default_factory=list)
     alpha: float = 0.0025  # for the two tests together: rank sum and verbatim decoding
     given_fraction: float = 0.6
-    calibrated_with: str | None = None  # "retrained": scores are audited minus control
 
     @property
     def threshold(self) -> float:
         return char_rank_threshold(self.alpha, len(self.identifiers))
 
     def powered(self) -> list[CharRank]:
-        """Identifiers whose remaining positions can reach the threshold."""
-        return [i for i in self.identifiers if i.ranked and i.smallest_p <= self.threshold
-                + 1e-15]
-
-    @property
-    def high(self) -> int:
-        return sum(i.p_high <= self.threshold for i in self.powered())
-
-    @property
-    def low(self) -> int:
-        return sum(i.p_low <= self.threshold for i in self.powered())
-
-    def recovered(self, which: str) -> list[CharRank]:
-        """Identifiers recovered verbatim by ``which`` ("greedy" or "inverted") decoding where
-        such a recovery is significant (its chance for a never-seen value <= threshold)."""
-        return [i for i in self.powered() if getattr(i, f"{which}_hit")]
+        """Identifiers whose remaining positions can reach the threshold at all."""
+        return [i for i in self.identifiers
+                if i.ranked and i.smallest_p <= self.threshold + 1e-15]
 
 
 def _ranks(scores: np.ndarray) -> tuple[int, int]:
@@ -187,25 +181,11 @@ def _rank(kind: str, masked: str, occ: int, free: int, given: int, sizes: list[i
           scores: list[np.ndarray]) -> CharRank:
     hl = [_ranks(s) for s in scores]
     above, below = [h for h, _ in hl], [x for _, x in hl]
-    p_hi, _ = M.rank_sum_p_values(above, sizes)
-    p_lo, _ = M.rank_sum_p_values(below, sizes)
+    # No free character left to rank (a value of separators only): nothing to test.
+    p_hi = M.rank_sum_p_values(above, sizes)[0] if sizes else 1.0
+    p_lo = M.rank_sum_p_values(below, sizes)[0] if sizes else 1.0
     return CharRank(kind, masked, occ, free, given, sizes, above, below, p_hi, p_lo,
                     [[float(x) for x in s] for s in scores])
-
-
-def calibrate(audited: CharRankResult, control: CharRankResult) -> CharRankResult:
-    """``audited`` re-ranked on (audited - control) scores of the same candidates."""
-    out = CharRankResult(alpha=audited.alpha, given_fraction=audited.given_fraction,
-                         calibrated_with="retrained")
-    if len(audited.identifiers) != len(control.identifiers):
-        raise ValueError("calibration needs the same identifiers in both results")
-    for a, c in zip(audited.identifiers, control.identifiers, strict=True):
-        if (a.kind, a.masked, a.alphabet_sizes) != (c.kind, c.masked, c.alphabet_sizes):
-            raise ValueError("calibration needs the same candidates in both results")
-        diff = [np.asarray(x) - np.asarray(y) for x, y in zip(a.scores, c.scores, strict=True)]
-        out.identifiers.append(_rank(a.kind, a.masked, a.occurrences, a.free, a.given,
-                                     a.alphabet_sizes, diff))
-    return out
 
 
 @torch.no_grad()

@@ -272,7 +272,7 @@ def _model_dict(a) -> dict:
     if d.get("char_rank"):
         d["char_rank"]["threshold"] = a.char_rank.threshold
         for i, ci in zip(d["char_rank"]["identifiers"], a.char_rank.identifiers, strict=True):
-            i.pop("scores", None)  # every candidate's score: for calibration, not reported
+            i.pop("scores", None)  # every candidate's score: evidence kept out of reports
             i.update(first=ci.first, last=ci.last, greedy_verbatim=ci.greedy_hit,
                      least_likely_verbatim=ci.inverted_hit)
     for case, rc in zip(d["robustness"], a.robustness, strict=True):

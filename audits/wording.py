@@ -80,7 +80,8 @@ FOOTNOTES = [
     "characters the model scores at least as high as the true one; exact two-sided rank-sum "
     "test (sum of independent discrete uniform ranks, by convolution). Least-likely (inverted) "
     "and greedy decoding constrained to the format's alphabet, read off the same ranks. With a "
-    "retrained control: audited-minus-control log-likelihoods (calibrated).",
+    "retrained control, the same attacks run on it and a finding counts only where the control "
+    "stays within the null.",
     "⁵ Relearning attacks (Hu et al. 2024; Łucki et al. 2024): AdamW fine-tuning on twins "
     "and on a retain sample, then extraction and one-sided exposure; int8 dynamic "
     "quantization (Zhang et al. 2024).",

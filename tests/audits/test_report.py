@@ -82,7 +82,7 @@ def test_new_attacks_are_named_plainly_with_technical_footnotes_and_the_stated_h
     t = d["tested"]
     assert t["char_ranked"] == 2 and 0 < t["char_given"] < t["char_free"]
     assert t["relearn_other_steps"] == 20 and t["relearn_other_texts"] == 100
-    assert "character by character" in fail_report.answer
+    assert "one character at a time" in fail_report.answer
 
 
 @pytest.mark.parametrize("bad", ["abc", "g" * 64, "5e" * 31, 42])
