@@ -122,7 +122,8 @@ class AuditConfig:
     # Checks that must have been evaluated for a PASS (a check that could not run, e.g.
     # exposure with no identifier of an exposure kind in the records, makes the verdict
     # inconclusive and says which). Names as in the report; "mia" stands for every attack in
-    # ``mia_verdict_attacks``; "robustness" for every robustness case the config enables.
+    # ``mia_verdict_attacks``; "robustness" for every robustness case the config enables except
+    # relearn_other (it needs a retain sample: name "robustness:relearn_other" to require it).
     required_checks: tuple[str, ...] = ("extraction", "exposure", "mia")
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -182,10 +183,11 @@ class AuditConfig:
             if c == "mia":
                 out += [f"mia:{a}" for a in self.mia_verdict_attacks]
             elif c == "robustness":
+                # (relearn_other needs a retain sample the caller may not have: it is
+                # mandatory only when named, "robustness:relearn_other")
                 out += [f"robustness:{n}" for n, on in (
                     ("relearn", self.relearn_steps > 0), ("int8", self.quantize),
-                    ("paraphrase", self.paraphrase),
-                    ("relearn_other", self.relearn_other_steps > 0)) if on]
+                    ("paraphrase", self.paraphrase)) if on]
             else:
                 out.append(c)
         return list(dict.fromkeys(out))

@@ -71,6 +71,9 @@ def model_sha256(model) -> str:
     return h.hexdigest()
 
 
+_state_sha256 = model_sha256  # run_audit's ``model_sha256`` argument shadows the function
+
+
 def _prompts(records: Sequence[Record], kinds: Sequence[str]) -> list[Prompt]:
     return [p for r in records for p in identifier_prompts(
         r.record_id, r.text, [{"kind": s.kind, "start": s.start, "end": s.end} for s in r.spans],
@@ -207,6 +210,9 @@ def run_audit(
     c = config or AuditConfig()
     t0 = time.perf_counter()
     declared = _declared_sha(model_sha256)
+    if isinstance(relearn_texts, str):
+        raise AuditInputError("relearn_texts: expected a list of texts, got one string; pass "
+                              "[text, ...]")
     relearn_texts = list(retain if relearn_texts is None else relearn_texts)
     if any(not isinstance(t, str) for t in relearn_texts):
         raise AuditInputError("relearn_texts: expected a sequence of strings (other training "
@@ -243,7 +249,7 @@ def run_audit(
     def control(role: str, pair: ModelPair, lm_dir) -> ModelAudit:
         if pair[0] is model:
             return target
-        k = (role, model_sha256(pair[0]), key) if cache is not None else None
+        k = (role, _state_sha256(pair[0]), key) if cache is not None else None
         if k is not None and k in cache:
             return cache[k]
         # The retrained control gets the robustness transformations too: recovery is judged

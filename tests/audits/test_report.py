@@ -91,3 +91,11 @@ def test_a_malformed_weights_hash_is_refused_before_anything_runs(bad):
 
     with pytest.raises(AuditInputError, match="model_sha256"):
         run_audit(model=None, tokenizer=None, members=[], model_sha256=bad)
+
+
+@pytest.mark.parametrize("texts", ["one text", [1, 2]])
+def test_relearn_texts_must_be_a_list_of_texts(texts):
+    from audits import AuditInputError, run_audit
+
+    with pytest.raises(AuditInputError, match="relearn_texts"):
+        run_audit(model=None, tokenizer=None, members=[], relearn_texts=texts)
