@@ -99,8 +99,9 @@ def mia_check(attack: str, mia: MIAResult, config: AuditConfig,
 
 def _exposure_evidence(e: ExposureResult) -> dict:
     return {"identifiers": len(e.identifiers), "exposed": e.exposed, "avoided": e.avoided,
-            "alternatives": e.alternatives, "alpha": e.alpha, "sides": e.sides,
-            "power": e.has_power, "smallest_p": round(M.smallest_p_value(e.alternatives), 4),
+            "alternatives": e.fewest_alternatives, "alpha": float(f"{e.alpha:.3g}"),
+            "sides": e.sides, "power": e.has_power,
+            "smallest_p": round(M.smallest_p_value(e.fewest_alternatives), 4),
             "band": "measured (retrained control)" if e.calibrated_with else
             "assumed: fakes exchangeable with the true value",
             "ranks": [{"kind": i.kind, "masked": i.masked, "rank": i.rank,
@@ -121,8 +122,9 @@ def exposure_check(e: ExposureResult) -> Check:
     value = min(e.min_p or 1.0, e.min_p_low or 1.0) if e.sides == 2 else e.min_p
     if not e.has_power:
         return Check("exposure", rule, value, e.threshold, None, ev, inconclusive=True, note=(
-            f"no power: {e.alternatives} look-alikes give a smallest p-value of "
-            f"{M.smallest_p_value(e.alternatives):.3g}, above the threshold {e.threshold:.3g}"))
+            f"no power: {e.fewest_alternatives} look-alikes give a smallest p-value of "
+            f"{M.smallest_p_value(e.fewest_alternatives):.3g}, above the threshold "
+            f"{e.threshold:.3g}"))
     note = ""
     if e.exposed:
         note = "the model ranks a true identifier above its look-alikes far more than chance"
@@ -165,7 +167,8 @@ def robustness_checks(a: ModelAudit, config: AuditConfig,
         power = exp.has_power if tested else True
         ok = hits <= allowed and exp.exposed == 0
         ev = {"hits": hits, "hits_allowed": allowed, "exposed": exp.exposed,
-              "min_p": exp.min_p, "p_threshold": exp.threshold, "power": power,
+              "min_p": exp.min_p if exp.min_p is None else float(f"{exp.min_p:.3g}"),
+              "p_threshold": float(f"{exp.threshold:.3g}"), "power": power,
               "control": "same transformation on the retrained control" if cc is not None
               else "none: the band is assumed"} | case.detail
         if cc is not None:
