@@ -105,9 +105,9 @@ class AuditConfig:
     relearn_steps: int = 10
     relearn_lr: float = 1e-3
     # Relearning on other data: ``relearn_other_steps`` AdamW steps (batches of 8) at
-    # ``relearn_other_lr`` on the retain sample given to ``run_audit`` (the model's other
+    # ``relearn_other_lr`` on ``run_audit(relearn_texts=...)`` (a sample of the model's other
     # training data, never the subject's), then extraction and exposure again; identical on
-    # the retrained control (same texts, steps, seed). Skipped when no retain sample is given.
+    # the retrained control (same texts, steps, seed). Runs only when those texts are given.
     relearn_other_steps: int = 50
     relearn_other_lr: float = 1e-3
     quantize: bool = True

@@ -179,8 +179,6 @@ def run_audit(
         nonmembers: records of people the model never saw (held-out subjects), an MIA
             population besides the twins; optional.
         retain, holdout: texts for perplexity (others' training texts; never-seen texts).
-            ``retain`` is also what the relearning-on-other-data attack fine-tunes on unless
-            ``relearn_texts`` is given.
         reference: ``(model, tokenizer)`` of a reference model for the ratio attack.
         original, retrained: ``(model, tokenizer)`` controls: before unlearning; retrained
             without the subject.
@@ -194,8 +192,9 @@ def run_audit(
             line, by erasure label (e.g. request id): the audited model must give none of
             their identifiers back by greedy decoding (the ``relapse`` check).
         relearn_texts: a sample of the model's other training data (not the subject's: for a
-            code secret, other code files) that the ``relearn_other`` attack fine-tunes the
-            audited model and the retrained control on; default ``retain``.
+            code secret, other code files; the ``retain`` sample will do for people) that the
+            ``relearn_other`` attack fine-tunes the audited model and the retrained control on
+            (``config.relearn_other_steps`` steps). Without it that attack does not run.
         model_sha256: the sha256 of the audited model's weights as the caller's records state
             it (e.g. the deletion certificate's), shown in the report so the two can be
             compared; 64 hexadecimal characters. The report also gives the audit's own hash of
@@ -213,7 +212,7 @@ def run_audit(
     if isinstance(relearn_texts, str):
         raise AuditInputError("relearn_texts: expected a list of texts, got one string; pass "
                               "[text, ...]")
-    relearn_texts = list(retain if relearn_texts is None else relearn_texts)
+    relearn_texts = list(relearn_texts or ())
     if any(not isinstance(t, str) for t in relearn_texts):
         raise AuditInputError("relearn_texts: expected a sequence of strings (other training "
                               "texts), got another type; pass e.g. a list of texts")

@@ -60,7 +60,8 @@ def fail_report(tiny_pair, retrained_pair, audit_inputs):
     with one_thread():
         return run_audit(model=tiny_pair[0], tokenizer=tiny_pair[1], original=tiny_pair,
                          retrained=retrained_pair, config=AuditConfig(**LIGHT),
-                         model_sha256=STATED_SHA, **audit_inputs)
+                         model_sha256=STATED_SHA, relearn_texts=audit_inputs["retain"],
+                         **audit_inputs)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +71,8 @@ def pass_report(tiny_pair, retrained_pair, audit_inputs):
     with one_thread():
         return run_audit(model=retrained_pair[0], tokenizer=retrained_pair[1],
                          original=tiny_pair, retrained=retrained_pair,
-                         config=AuditConfig(**LIGHT), **audit_inputs)
+                         config=AuditConfig(**LIGHT), relearn_texts=audit_inputs["retain"],
+                         **audit_inputs)
 
 
 @pytest.fixture(scope="session")
