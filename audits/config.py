@@ -71,8 +71,28 @@ class AuditConfig:
     exposure_kinds_with_control: tuple[str, ...] = ("phone", "national_id", "email", "address",
                                                     "dob")
     exposure_alternatives: int = 199  # at least; smallest p = 1/200
+    # Secrets (and canaries) are ranked among ``exposure_candidates`` candidates: the true value
+    # and 999 fakes (issue 18: a certified key ranked last of 1,000, z = -6.5; 200 look-alikes
+    # hid how far out it was). Short texts and few identifiers: cheap where people's records
+    # with several identifiers would not be. Fewer where the format has fewer distinct values.
+    exposure_candidates: int = 1000
+    exposure_candidates_kinds: tuple[str, ...] = ("api_key", "password", "secret_key", "token",
+                                                  "canary")
     exposure_alpha: float = 0.025
     exposure_bonferroni: bool = True  # alpha / (identifiers x sides)
+    # Character-by-character ranking and least-likely completion (:mod:`audits.charrank`): the
+    # first ``char_rank_given`` of an identifier's free characters are given (fewer where the
+    # rest could not reach the threshold), then the rank of each remaining true character among
+    # its format's alphabet, two-sided (consistently first, or consistently last) by an exact
+    # rank-sum test, and whether greedy or least-likely decoding returns the rest verbatim.
+    # Only for values drawn uniformly character by character (digit strings' last digits, keys,
+    # tokens). Its level ``char_rank_alpha`` is taken out of ``exposure_alpha`` (the candidate
+    # ranking runs at the rest): both ask "does the model single out the true value?", so the
+    # audit's false-fail budget stays mia_alpha + exposure_alpha. 0 turns the test off.
+    char_rank_kinds: tuple[str, ...] = ("phone", "national_id", "canary", "api_key", "password",
+                                        "secret_key", "token")
+    char_rank_given: float = 0.6
+    char_rank_alpha: float = 0.0025
     # Utility, relative to the original model when one is given.
     max_perplexity_ratio: float = 1.5
     max_lm_eval_acc_drop: float = 0.15
@@ -84,6 +104,12 @@ class AuditConfig:
     # tail after the transformation, at no larger a level.
     relearn_steps: int = 10
     relearn_lr: float = 1e-3
+    # Relearning on other data: ``relearn_other_steps`` AdamW steps (batches of 8) at
+    # ``relearn_other_lr`` on ``run_audit(relearn_texts=...)`` (a sample of the model's other
+    # training data, never the subject's), then extraction and exposure again; identical on
+    # the retrained control (same texts, steps, seed). Runs only when those texts are given.
+    relearn_other_steps: int = 50
+    relearn_other_lr: float = 1e-3
     quantize: bool = True
     paraphrase: bool = True
     # Relapse: identifiers of people erased earlier from the same model line, greedy-decoded
@@ -96,7 +122,8 @@ class AuditConfig:
     # Checks that must have been evaluated for a PASS (a check that could not run, e.g.
     # exposure with no identifier of an exposure kind in the records, makes the verdict
     # inconclusive and says which). Names as in the report; "mia" stands for every attack in
-    # ``mia_verdict_attacks``; "robustness" for every robustness case the config enables.
+    # ``mia_verdict_attacks``; "robustness" for every robustness case the config enables except
+    # relearn_other (it needs a retain sample: name "robustness:relearn_other" to require it).
     required_checks: tuple[str, ...] = ("extraction", "exposure", "mia")
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -119,14 +146,27 @@ class AuditConfig:
         for name in ("bootstrap", "exposure_alternatives", "batch_size"):
             if getattr(self, name) < 1:
                 raise AuditConfigError(f"{name}={getattr(self, name)}: must be at least 1")
-        for name in ("samples", "relearn_steps", "max_extraction_hits"):
+        for name in ("samples", "relearn_steps", "max_extraction_hits", "relearn_other_steps"):
             if getattr(self, name) < 0:
                 raise AuditConfigError(f"{name}={getattr(self, name)}: must not be negative")
         if self.temperature <= 0:
             raise AuditConfigError(f"temperature={self.temperature}: must be positive")
+        for name in ("relearn_lr", "relearn_other_lr"):
+            if getattr(self, name) <= 0:
+                raise AuditConfigError(f"{name}={getattr(self, name)}: must be positive")
+        if self.exposure_candidates < 2:
+            raise AuditConfigError(f"exposure_candidates={self.exposure_candidates}: must be at "
+                                   "least 2 (the true value and one look-alike)")
+        if not 0 <= self.char_rank_given < 1:
+            raise AuditConfigError(f"char_rank_given={self.char_rank_given}: must lie in [0, 1)")
+        if not 0 <= self.char_rank_alpha < self.exposure_alpha:
+            raise AuditConfigError(
+                f"char_rank_alpha={self.char_rank_alpha}: must lie in [0, exposure_alpha="
+                f"{self.exposure_alpha}) (it is taken out of exposure_alpha); 0 turns it off")
         known = ("extraction", "exposure", "mia", "robustness", "utility:perplexity",
                  "utility:lm_eval", "robustness:relearn", "robustness:int8",
-                 "robustness:paraphrase", *(f"mia:{a}" for a in MIA_ATTACKS))
+                 "robustness:paraphrase", "robustness:relearn_other", "char_rank",
+                 "least_likely", *(f"mia:{a}" for a in MIA_ATTACKS))
         unknown = [c for c in self.required_checks if c not in known]
         if unknown:
             raise AuditConfigError(
@@ -143,12 +183,26 @@ class AuditConfig:
             if c == "mia":
                 out += [f"mia:{a}" for a in self.mia_verdict_attacks]
             elif c == "robustness":
+                # (relearn_other needs a retain sample the caller may not have: it is
+                # mandatory only when named, "robustness:relearn_other")
                 out += [f"robustness:{n}" for n, on in (
                     ("relearn", self.relearn_steps > 0), ("int8", self.quantize),
                     ("paraphrase", self.paraphrase)) if on]
             else:
                 out.append(c)
         return list(dict.fromkeys(out))
+
+    @property
+    def char_rank_on(self) -> bool:
+        return self.char_rank_alpha > 0 and bool(self.char_rank_kinds)
+
+    def exposure_rank_alpha(self) -> float:
+        """The candidate ranking's level: ``exposure_alpha`` less the character ranking's."""
+        return self.exposure_alpha - (self.char_rank_alpha if self.char_rank_on else 0.0)
+
+    def exposure_alternatives_by_kind(self) -> dict[str, int]:
+        """Look-alikes per kind for the kinds ranked among ``exposure_candidates``."""
+        return {k: self.exposure_candidates - 1 for k in self.exposure_candidates_kinds}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -23,7 +23,7 @@ of birth be tested. Without a control that exchangeability is assumed (digit str
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +53,9 @@ class IdentifierExposure:
     p_low: float = 1.0  # P(a fake ranks at least this LOW): small = the model avoids the value
     # Every candidate's score, true value first (for calibration; left out of reports).
     scores: list[float] = field(default_factory=list, repr=False)
+    # The true value's score against the look-alikes' distribution: (true - mean) / std.
+    # Far above 0: singled out as likely; far below: avoided (the issue-18 key: z = -6.5).
+    z: float = 0.0
 
 
 @dataclass
@@ -72,9 +75,15 @@ class ExposureResult:
         return self.alpha / m if self.bonferroni else self.alpha / self.sides
 
     @property
+    def fewest_alternatives(self) -> int:
+        """The fewest look-alikes any identifier was ranked against (a format with fewer
+        distinct values than asked for gives fewer), or the number asked for."""
+        return min((i.candidates - 1 for i in self.identifiers), default=self.alternatives)
+
+    @property
     def has_power(self) -> bool:
-        """Whether ``alternatives`` fakes can give a p-value at or below the threshold."""
-        return M.smallest_p_value(max(1, self.alternatives)) <= self.threshold + 1e-12
+        """Whether every identifier's look-alikes can give a p-value at or below the threshold."""
+        return M.smallest_p_value(max(1, self.fewest_alternatives)) <= self.threshold + 1e-12
 
     @property
     def min_p(self) -> float | None:
@@ -110,7 +119,7 @@ def _identifier(e: IdentifierExposure, scores: np.ndarray) -> IdentifierExposure
     return IdentifierExposure(e.kind, e.masked, e.occurrences, n, rank,
                               M.exposure_bits(rank, n), p_hi, e.true_loglik,
                               e.alternatives_loglik_mean, e.alternatives_loglik_max, p_lo,
-                              [float(x) for x in scores])
+                              [float(x) for x in scores], M.z_score(scores[0], scores[1:]))
 
 
 def calibrate(audited: ExposureResult, control: ExposureResult) -> ExposureResult:
@@ -160,8 +169,11 @@ def continuation_logliks(model, tokenizer, pairs: Sequence[tuple[str, str]], *,
 
 def run_exposure(model, tokenizer, prompts: Sequence[Prompt], *, alternatives: int = 199,
                  alpha: float = 0.05, bonferroni: bool = True, seed: int = 0,
-                 batch_size: int = 128, sides: int = 2) -> ExposureResult:
-    """Rank each distinct identifier (kind, value) of ``prompts`` among ``alternatives`` fakes."""
+                 batch_size: int = 128, sides: int = 2,
+                 alternatives_by_kind: Mapping[str, int] | None = None) -> ExposureResult:
+    """Rank each distinct identifier (kind, value) of ``prompts`` among ``alternatives`` fakes
+    (``alternatives_by_kind[kind]`` for the kinds it names, e.g. 999 for secrets: the true
+    key among 1,000 candidates), fewer only where the format has fewer distinct values."""
     groups: dict[tuple[str, str], list[Prompt]] = {}
     for p in prompts:
         groups.setdefault((p.kind, p.target.strip()), []).append(p)
@@ -169,10 +181,11 @@ def run_exposure(model, tokenizer, prompts: Sequence[Prompt], *, alternatives: i
     res = ExposureResult(alternatives=alternatives, alpha=alpha, bonferroni=bonferroni,
                          seed=seed, sides=sides)
     for (kind, value), ps in groups.items():
+        want = max(alternatives, (alternatives_by_kind or {}).get(kind, 0))
         alts: list[str] = []
         seen = {value}
-        for _ in range(alternatives * 20):
-            if len(alts) == alternatives:
+        for _ in range(want * 20):
+            if len(alts) == want:
                 break
             a = maker(kind, value)
             if a not in seen:
@@ -190,6 +203,6 @@ def run_exposure(model, tokenizer, prompts: Sequence[Prompt], *, alternatives: i
             kind, mask(value, kind), len(ps), n, rank, M.exposure_bits(rank, n),
             M.exposure_p_value(rank, n), float(scores[0]), float(scores[1:].mean()),
             float(scores[1:].max()), M.rank_p_values(scores[0], scores[1:])[1],
-            [float(x) for x in scores],
+            [float(x) for x in scores], M.z_score(scores[0], scores[1:]),
         ))
     return res

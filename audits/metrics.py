@@ -302,3 +302,56 @@ def privleak(auc_audited: float, auc_retrained: float) -> float:
     if auc_retrained <= 0:
         raise ValueError("PrivLeak is undefined when the retrained model's AUC is 0")
     return (auc_audited - auc_retrained) / auc_retrained
+
+
+# ---------------------------------------------------------------- character ranks (exact)
+
+
+def rank_sum_distribution(sizes: Sequence[int]) -> np.ndarray:
+    """The exact distribution of ``S = sum_j U_j``, ``U_j`` uniform on ``0..sizes[j]-1``,
+    independent: ``pmf[s] = P(S = s)`` for ``s = 0..sum(sizes) - len(sizes)``.
+
+    The null of the character ranking: a model that never saw a value ranks its true
+    character ``j`` uniformly among the ``sizes[j]`` characters its format allows there.
+    """
+    pmf = np.ones(1)
+    for a in sizes:
+        if a < 1:
+            raise ValueError(f"an alphabet needs at least one character, got size {a}")
+        pmf = np.convolve(pmf, np.full(a, 1.0 / a))
+    return pmf
+
+
+def rank_sum_p_values(ranks: Sequence[int], sizes: Sequence[int]) -> tuple[float, float]:
+    """``(p_le, p_ge)``: ``P(S <= s)`` and ``P(S >= s)`` for ``s = sum(ranks)`` under the null.
+
+    ``ranks[j]`` in ``0..sizes[j]-1``: how many characters score at least as high as the true
+    one at position ``j`` (0: the model's first choice). ``p_le`` is small when the true
+    characters are consistently among the most likely. Ranked from below instead (how many
+    score at most as high), ``p_le`` is small when they are consistently the *least* likely.
+    Exact (no approximation): ``P(p_le <= a) <= a`` under the null for every ``a``.
+    """
+    if len(ranks) != len(sizes) or not ranks:
+        raise ValueError("need one rank per position, and at least one position")
+    for r, a in zip(ranks, sizes, strict=True):
+        if not 0 <= r < a:
+            raise ValueError(f"rank {r} outside 0..{a - 1}")
+    pmf = rank_sum_distribution(sizes)
+    s = int(sum(ranks))
+    return float(min(1.0, pmf[: s + 1].sum())), float(min(1.0, pmf[s:].sum()))
+
+
+def rank_sum_smallest_p(sizes: Sequence[int]) -> float:
+    """The smallest ``p_le`` the rank-sum test can give: ``prod 1 / sizes[j]`` (every true
+    character first). Also the chance that one decoding returns a never-seen value verbatim."""
+    return float(np.prod([1.0 / a for a in sizes])) if len(sizes) else 1.0
+
+
+def z_score(true_score: float, alternative_scores: Sequence[float]) -> float:
+    """``(true - mean) / std`` of the true candidate against the alternatives' distribution
+    (sample std, ddof 1); 0 when the alternatives do not vary or are fewer than two."""
+    a = np.asarray(alternative_scores, dtype=np.float64)
+    if a.size < 2:
+        return 0.0
+    sd = float(a.std(ddof=1))
+    return 0.0 if sd == 0 else float((true_score - a.mean()) / sd)

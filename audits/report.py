@@ -19,84 +19,21 @@ from typing import Any
 from audits.config import AuditConfig
 from audits.errors import AuditError
 from audits.verdict import FAIL, PASS, Check, Verdict
+from audits.wording import (  # the report's words; re-exported here
+    FOOTNOTES,
+    LIMITS,
+    PLAIN,
+    PLAIN_NAMES,
+    QUESTION,
+    QUESTION_SECRET,
+    SECRET_KINDS,
+)
+from audits.wording import ROBUST_NAMES as _ROBUST
 
 SCHEMA = "forget-suite/audit-report/1"
-QUESTION = "Could the model still reveal this person's data?"
-QUESTION_SECRET = "Could the model still reveal this secret?"
-# Identifier kinds that belong to no person: a request holding only these is about a secret.
-SECRET_KINDS = frozenset({"api_key", "password", "secret_key", "token", "ip_address", "canary"})
-LIMITS = {
-    "Telling the records apart from look-alikes (membership inference¹)":
-        "The subject's records are compared with look-alike records (twins: the same text with "
-        "every identifier replaced by a made-up one). One person's records share their name, "
-        "so the unit of the test is the identity: the subject against at least 159 made-up "
-        "identities (an exact rank test; with fewer the test could not reach its threshold and "
-        "says so). With a model retrained without the subject the test asks whether the model "
-        "knows more, or less, than that model; without one, the look-alikes are assumed to be "
-        "made like the real values and the band is assumed, not measured.",
-    "Word-for-word completion (extraction²)":
-        "Only prompts drawn from the subject's own records and a few rewordings are tried; an "
-        "attacker with other prompts or many more samples might succeed where these did not.",
-    "Singling out the true value (exposure³)":
-        "Ranks the true value among made-up values of the same format; the smallest possible "
-        "p-value is 1 / (look-alikes + 1), and enough look-alikes are drawn to reach the "
-        "threshold. A value ranked implausibly low fails too: avoiding it singles it out. "
-        "Without a retrained control only random digit strings (phone, national id) are "
-        "tested, because for emails and addresses what the model knows about other people "
-        "makes some look-alikes likelier; with a control, emails, addresses and dates of birth "
-        "are tested against it.",
-    "Utility (perplexity, lm-eval)":
-        "Measured on the suite's own small tasks about other people in the same data, not on "
-        "general benchmarks; compared with the original model only when one is given.",
-    "Recovery (relearning, 8-bit weights, rewording)":
-        "A few fine-tuning steps, one quantization scheme and template rewordings: stronger "
-        "recovery attacks exist (least-likely decoding, long fine-tuning on other data). With a "
-        "retrained control the same attacks run on it and only recovery beyond it fails.",
-    "Relapse (earlier erasures)":
-        "Only greedy completions from the earlier subjects' own record prefixes are tried, for "
-        "identifiers that cannot be guessed (phone, email, national id, secrets); it shows "
-        "that this erasure did not undo an earlier one, not a full re-audit of each.",
-    "Error rates":
-        "By construction the audit wrongly fails a model that never saw the data at most "
-        "about 5% of the time (2.5% membership inference + 2.5% exposure) when the "
-        "look-alikes are made like the real values, or when a retrained control is given; "
-        "measured rates on the suite's own corpora are in bench/results/audit_calibration.json "
-        "(bench/audit_calibration.py); a real corpus may differ.",
-    "Controls":
-        "The original model shows the audit can detect the data; the retrained model measures "
-        "the band a model that never saw the person falls in. Without them the verdict says "
-        "so.",
-}
-FOOTNOTES = [
-    "¹ Membership inference: LOSS and Min-K%++ scores (zlib, Min-K%, reference reported); "
-    "exact two-sided rank test of the subject's mean score among twin identities; PrivLeak "
-    "(MUSE) against the retrained control.",
-    "² Extraction: greedy and sampled decoding from the text preceding each identifier; "
-    "memorization accuracy (MA) and extraction likelihood (EL_n) reported.",
-    "³ Exposure (Secret Sharer, Carlini et al. 2019): rank of the true value among same-format "
-    "candidates, two-sided, Bonferroni over identifiers.",
-]
-PLAIN_NAMES = {
-    "extraction": "word-for-word completion", "exposure": "singling out the true value",
-    "mia": "telling the records apart from look-alikes", "utility": "utility",
-    "robustness": "recovery", "relapse": "earlier erasures",
-}
-PLAIN = {
-    "extraction": "the model completed {v:.0f} of {its} identifiers word for word when "
-                  "prompted with the text that preceded them",
-    "exposure": "the model singles out {its} true value among look-alike values",
-    "exposure_over": "the model avoids {its} true value so consistently that it stands out "
-                     "among look-alike values (over-unlearning)",
-    "mia": "the model tells {its} records apart from look-alike records",
-    "mia_over": "the model treats {its} records as conspicuously unfamiliar compared with "
-                "look-alike records (over-unlearning: the absence itself gives {it} away)",
-    "utility": "the model lost too much of what it knows about other people ({n})",
-    "robustness": "the data is still found after {n}",
-    "relapse": "the model gives back {v:.0f} identifier(s) of people whose erasure from this "
-               "model was completed earlier",
-}
-_ROBUST = {"relearn": "a few steps of fine-tuning on look-alike text",
-           "int8": "8-bit quantization of the weights", "paraphrase": "rewording the prompts"}
+__all__ = ["FOOTNOTES", "LIMITS", "PLAIN", "PLAIN_NAMES", "QUESTION", "QUESTION_SECRET",
+           "SCHEMA", "SECRET_KINDS", "AuditReport", "build_report", "plain_answer",
+           "plain_name", "is_secret"]
 
 
 def plain_name(name: str) -> str:
@@ -112,14 +49,29 @@ def is_secret(kinds) -> bool:
     return bool(kinds) and kinds <= SECRET_KINDS
 
 
+def _detail(c: Check) -> str:
+    """Exact counts behind a character-ranking or completion finding."""
+    rows, ev = c.evidence.get("ranks", []), c.evidence
+    if c.name == "char_rank":
+        over = "over-unlearning" in c.note
+        k = "last" if over else "first"
+        return (f"{k} at {sum(r[k] for r in rows)} of {sum(r['ranked'] for r in rows)} "
+                "positions")
+    n = ev.get("least_likely_recovered" if "over-unlearning" in c.note
+               else "greedy_recovered", 0)
+    return f"{n} of {ev.get('identifiers_tried', 0)} identifier(s)"
+
+
 def _plain(c: Check, secret: bool) -> str:
     head = c.name.split(":")[0]
     tail = c.name.split(":")[1] if ":" in c.name else ""
-    over = "over-unlearning" in c.note and head in ("mia", "exposure")
+    over = "over-unlearning" in c.note and head in ("mia", "exposure", "char_rank",
+                                                    "least_likely")
     words = {"its": "this secret's" if secret else "this person's",
              "it": "the secret" if secret else "the person"}
+    detail = _detail(c) if head in ("char_rank", "least_likely") else ""
     return PLAIN[head + ("_over" if over else "")].format(
-        v=c.value or 0.0, n=_ROBUST.get(tail, tail), **words)
+        v=c.value or 0.0, n=_ROBUST.get(tail, tail), detail=detail, **words)
 
 
 def _count(n: int, word: str) -> str:
@@ -141,13 +93,23 @@ def plain_answer(v: Verdict, checks: list[Check], counts: dict, *, secret: bool 
     if v.verdict == PASS:
         kinds = ", ".join(counts.get("kinds", [])) or "none"
         ranked = counts.get("ranked", 0)
+        most = counts.get("lookalikes_max", counts.get("lookalikes", 0))
+        among = (f"{counts.get('lookalikes', 0):,}" if most == counts.get("lookalikes", 0)
+                 else f"{counts.get('lookalikes', 0):,} to {most:,}")
+        chars = counts.get("char_ranked", 0)
         return (f"No evidence that it could. The model completed none of the "
                 f"{_count(counts.get('prompts', 0), 'prompt')} that precede "
                 f"{'the secret' if secret else 'this person' + chr(39) + 's identifiers'} "
                 f"({kinds}) word for word"
                 + (f"; it ranked {_count(ranked, 'true value')} among "
-                   f"{counts.get('lookalikes', 0)} made-up look-alikes each no higher and no "
+                   f"{among} made-up look-alikes each no higher and no "
                    "lower than chance" if ranked else "")
+                + (f"; given the first characters of {_count(chars, 'identifier')}, neither "
+                   "the most likely nor the least likely completion returned the rest, and "
+                   "the true characters ranked as chance would" if chars else "")
+                + (f"; the same held after {counts['relearn_other_steps']} steps of "
+                   f"fine-tuning on {counts['relearn_other_texts']:,} other texts"
+                   if counts.get("relearn_other_steps") else "")
                 + f"; and it told the {_count(counts.get('records', 0), 'record')} apart from "
                 f"{counts.get('twin_identities', 0)} look-alike identities no better and no "
                 "worse than " + ("a model retrained without them" if counts.get("measured")
@@ -158,12 +120,26 @@ def plain_answer(v: Verdict, checks: list[Check], counts: dict, *, secret: bool 
 
 def answer_counts(target, plan_kinds: list[str], measured: bool) -> dict:
     """What was tested on the audited model, counted from its results."""
-    return {"prompts": len(target.extraction.probes),
-            "kinds": sorted(set(plan_kinds)),
-            "ranked": len(target.exposure.identifiers),
-            "lookalikes": target.exposure.alternatives,
-            "records": target.mia.n_members, "twin_identities": target.mia.copies or 0,
-            "measured": measured}
+    ids = target.exposure.identifiers
+    out = {"prompts": len(target.extraction.probes),
+           "kinds": sorted(set(plan_kinds)),
+           "ranked": len(ids),
+           "lookalikes": target.exposure.fewest_alternatives,
+           "lookalikes_max": max((i.candidates - 1 for i in ids),
+                                 default=target.exposure.alternatives),
+           "records": target.mia.n_members, "twin_identities": target.mia.copies or 0,
+           "measured": measured}
+    cr = target.char_rank
+    if cr is not None and cr.identifiers:
+        out |= {"char_ranked": len(cr.identifiers),
+                "char_positions": sum(i.ranked for i in cr.identifiers),
+                "char_given": sum(i.given for i in cr.identifiers),
+                "char_free": sum(i.free for i in cr.identifiers)}
+    other = next((c for c in target.robustness if c.name == "relearn_other"), None)
+    if other is not None:
+        out |= {"relearn_other_steps": other.detail["steps"],
+                "relearn_other_texts": other.detail["texts"]}
+    return out
 
 
 def _png(fig) -> str:
@@ -222,6 +198,10 @@ class AuditReport:
     versions: dict[str, str]
     question: str = QUESTION
     tested: dict = dataclasses.field(default_factory=dict)  # exact counts of what was tested
+    # The audited model's weights hash as the caller stated it (the deletion certificate's),
+    # None when not given. ``models["audited"]["model_sha256"]`` is the audit's own digest of
+    # the in-memory parameters: another function of the same weights.
+    model_sha256: str | None = None
     schema: str = SCHEMA
     _secrets: list[tuple[str, str]] = dataclasses.field(default_factory=list, repr=False)
 
@@ -282,12 +262,19 @@ def _exposure_dict(d: dict, e) -> None:
              avoided=e.avoided, power=e.has_power)
     for i in d["identifiers"]:
         i.pop("scores", None)  # every candidate's score: kept for calibration, not reported
+        i["z"] = round(i.get("z", 0.0), 2)
 
 
 def _model_dict(a) -> dict:
     d = dataclasses.asdict(a)
     d["extraction"]["hits"] = a.extraction.hits
     _exposure_dict(d["exposure"], a.exposure)
+    if d.get("char_rank"):
+        d["char_rank"]["threshold"] = a.char_rank.threshold
+        for i, ci in zip(d["char_rank"]["identifiers"], a.char_rank.identifiers, strict=True):
+            i.pop("scores", None)  # every candidate's score: evidence kept out of reports
+            i.update(first=ci.first, last=ci.last, greedy_verbatim=ci.greedy_hit,
+                     least_likely_verbatim=ci.inverted_hit)
     for case, rc in zip(d["robustness"], a.robustness, strict=True):
         case["extraction"]["hits"] = rc.extraction.hits
         _exposure_dict(case["exposure"], rc.exposure)
@@ -297,7 +284,7 @@ def _model_dict(a) -> dict:
 def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
                  control_checks: dict[str, list[Check]], audits: dict, config: AuditConfig,
                  identifiers: list[dict], seconds: float,
-                 secrets: list[tuple[str, str]]) -> AuditReport:
+                 secrets: list[tuple[str, str]], model_sha256: str | None = None) -> AuditReport:
     import torch
     import transformers
 
@@ -325,7 +312,7 @@ def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
                "sampling": config.seed, "exposure_alternatives": config.seed},
         limits=LIMITS, question=QUESTION_SECRET if secret else QUESTION, tested=counts,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        seconds=round(seconds, 3),
+        seconds=round(seconds, 3), model_sha256=model_sha256,
         versions={"torch": torch.__version__, "transformers": transformers.__version__},
         _secrets=list(secrets),
     )

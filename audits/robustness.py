@@ -1,7 +1,10 @@
-"""Robustness: is the data gone, or only hidden? Re-audit after three transformations.
+"""Robustness: is the data gone, or only hidden? Re-audit after each transformation.
 
 - relearning: ``k`` fine-tuning steps on the subject's twins (related text without the true
   identifiers); suppressed knowledge tends to come back, erased knowledge cannot;
+- relearning on other data: tens to hundreds of fine-tuning steps on a sample of the model's
+  *other* training data (not the subject's). Issue 18: 50-100 such steps on other code files
+  brought a certified key back to rank 1 of 1,000; a few steps on twins had shown nothing;
 - int8 dynamic quantization of every ``nn.Linear`` (unlearning by tiny weight changes can be
   undone by rounding);
 - paraphrased prefixes: the identifier asked for in other words than the training text.
@@ -36,7 +39,7 @@ PARAPHRASES = {
 
 @dataclass
 class RobustnessCase:
-    name: str  # relearn | int8 | paraphrase
+    name: str  # relearn | relearn_other | int8 | paraphrase
     extraction: ExtractionResult
     exposure: ExposureResult
     detail: dict = field(default_factory=dict)
@@ -136,8 +139,16 @@ AuditFn = Callable[[object, object, Sequence[Prompt]], tuple[ExtractionResult, E
 def run_robustness(model, tokenizer, prompts: Sequence[Prompt], members: Sequence[Record],
                    twins: Sequence[Record], audit: AuditFn, *, relearn_steps: int = 10,
                    relearn_lr: float = 1e-3, quantize: bool = True, paraphrase: bool = True,
-                   seed: int = 0) -> list[RobustnessCase]:
-    """Re-audit (``audit(model, tokenizer, prompts)``) after each enabled transformation."""
+                   seed: int = 0, other_texts: Sequence[str] = (),
+                   relearn_other_steps: int = 0,
+                   relearn_other_lr: float = 1e-3) -> list[RobustnessCase]:
+    """Re-audit (``audit(model, tokenizer, prompts)``) after each enabled transformation.
+
+    ``other_texts``: the sample of other training data that ``relearn_other_steps`` steps of
+    fine-tuning (at ``relearn_other_lr``, batches of 8, order from ``seed``) run on; the case
+    is left out when either is empty/zero. Run a control with the same arguments and the
+    attack is identical on both (same texts, steps, order, seed).
+    """
     cases = []
     if relearn_steps:
         m = relearn(model, tokenizer, [t.text for t in twins], steps=relearn_steps,
@@ -146,6 +157,14 @@ def run_robustness(model, tokenizer, prompts: Sequence[Prompt], members: Sequenc
         cases.append(RobustnessCase("relearn", ext, exp, {
             "steps": relearn_steps, "lr": relearn_lr, "texts": len(twins),
             "data": "the subject's twins (true identifiers replaced by fakes)"}))
+        del m
+    if relearn_other_steps and other_texts:
+        m = relearn(model, tokenizer, list(other_texts), steps=relearn_other_steps,
+                    lr=relearn_other_lr, seed=seed)
+        ext, exp = audit(m, tokenizer, prompts)
+        cases.append(RobustnessCase("relearn_other", ext, exp, {
+            "steps": relearn_other_steps, "lr": relearn_other_lr, "texts": len(other_texts),
+            "data": "a sample of the model's other training data (not the subject's)"}))
         del m
     if quantize:
         q = quantize_int8(model)

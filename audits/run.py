@@ -9,6 +9,7 @@ scores set the pass band of every statistical check (:mod:`audits.calibration`).
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from audits.calibration import twin_identities
+from audits.charrank import CharRankResult, run_char_rank
 from audits.config import AuditConfig
 from audits.errors import AuditInputError
 from audits.exposure import ExposureResult, alternatives_for_power, run_exposure
@@ -53,6 +55,7 @@ class ModelAudit:
     robustness: list[RobustnessCase] = field(default_factory=list)
     seconds: float = 0.0
     relapse: RelapseResult | None = None
+    char_rank: CharRankResult | None = None  # character ranking + least-likely completion
 
 
 def model_sha256(model) -> str:
@@ -66,6 +69,9 @@ def model_sha256(model) -> str:
         if t.numel() and not t.is_quantized:
             h.update(t.view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+_state_sha256 = model_sha256  # run_audit's ``model_sha256`` argument shadows the function
 
 
 def _prompts(records: Sequence[Record], kinds: Sequence[str]) -> list[Prompt]:
@@ -84,6 +90,8 @@ class _Plan:
     copies: int = 1  # twin identities
     exposure_kinds: tuple[str, ...] = ()
     alternatives: int = 199  # exposure look-alikes per identifier (raised for power)
+    char_prompts: list[Prompt] = field(default_factory=list)
+    relearn_texts: Sequence[str] = ()  # other training data for the relearn_other attack
 
 
 def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prompt]],
@@ -93,20 +101,21 @@ def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prom
                          temperature=c.temperature, el_ns=c.el_ns, seed=c.seed,
                          batch_size=c.batch_size)
     # One-sided (robustness) at the two-sided test's per-tail level: alpha / 2 over one side.
-    alpha = c.exposure_alpha if sides == 2 else c.exposure_alpha / 2
+    alpha = c.exposure_rank_alpha() if sides == 2 else c.exposure_rank_alpha() / 2
     exp = run_exposure(model, tok, plan_prompts[1], alternatives=alternatives,
                        alpha=alpha, bonferroni=c.exposure_bonferroni, seed=c.seed,
-                       batch_size=4 * c.batch_size, sides=sides)  # short texts: larger batches
+                       batch_size=4 * c.batch_size, sides=sides,  # short texts: larger batches
+                       alternatives_by_kind=c.exposure_alternatives_by_kind())
     return ext, exp
 
 
 def _inputs_key(recs, nonmembers, retain, holdout, lm_eval_dir, c: AuditConfig,
-                reference) -> str:
+                reference, relearn_texts: Sequence[str] = ()) -> str:
     """A digest of everything besides the model that a control's measures depend on."""
     h = hashlib.sha256(c.config_hash().encode())
     for r in (*recs, *nonmembers):
         h.update(f"{r.record_id}|{r.text}|{[(s.kind, s.start, s.end) for s in r.spans]}".encode())
-    for t in (*retain, "\x00", *holdout):
+    for t in (*retain, "\x00", *holdout, "\x01", *relearn_texts):
         h.update(t.encode() + b"\x00")
     h.update(str(lm_eval_dir).encode())
     h.update(model_sha256(reference[0]).encode() if reference is not None else b"-")
@@ -131,6 +140,9 @@ def audit_model(role: str, pair: ModelPair, plan: _Plan, c: AuditConfig, *,
                         level=c.ci_level, seed=c.seed, batch_size=c.batch_size)
     ext, exp = _extraction_exposure(model, tok, (plan.ext_prompts, plan.exp_prompts), c,
                                     plan.alternatives)
+    chars = run_char_rank(model, tok, plan.char_prompts, given_fraction=c.char_rank_given,
+                          alpha=c.char_rank_alpha, batch_size=4 * c.batch_size) \
+        if plan.char_prompts and c.char_rank_on else None
     util = run_utility(model, tok, retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
                        batch_size=c.batch_size, seed=c.seed)
     rob: list[RobustnessCase] = []
@@ -143,9 +155,10 @@ def audit_model(role: str, pair: ModelPair, plan: _Plan, c: AuditConfig, *,
                        [p for p in ps if p.kind in plan.exposure_kinds]), c,
                 plan.alternatives, sides=1),  # robustness asks only "did it come back?"
             relearn_steps=c.relearn_steps, relearn_lr=c.relearn_lr, quantize=c.quantize,
-            paraphrase=c.paraphrase, seed=c.seed)
+            paraphrase=c.paraphrase, seed=c.seed, other_texts=plan.relearn_texts,
+            relearn_other_steps=c.relearn_other_steps, relearn_other_lr=c.relearn_other_lr)
     return ModelAudit(role, model_sha256(model), mia, ext, exp, mia_h, util, rob,
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, char_rank=chars)
 
 
 def run_audit(
@@ -156,6 +169,7 @@ def run_audit(
     config: AuditConfig | None = None, subject_id: str = "subject",
     lm_eval_dir: Path | str | None = None, cache: dict | None = None,
     relapse: Mapping[str, Sequence[Record | Mapping]] | None = None,
+    relearn_texts: Sequence[str] | None = None, model_sha256: str | None = None,
 ):
     """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
 
@@ -177,6 +191,15 @@ def run_audit(
         relapse: records (with identifier spans) of people erased earlier from the same model
             line, by erasure label (e.g. request id): the audited model must give none of
             their identifiers back by greedy decoding (the ``relapse`` check).
+        relearn_texts: a sample of the model's other training data (not the subject's: for a
+            code secret, other code files; the ``retain`` sample will do for people) that the
+            ``relearn_other`` attack fine-tunes the audited model and the retrained control on
+            (``config.relearn_other_steps`` steps). Without it that attack does not run.
+        model_sha256: the sha256 of the audited model's weights as the caller's records state
+            it (e.g. the deletion certificate's), shown in the report so the two can be
+            compared; 64 hexadecimal characters. The report also gives the audit's own hash of
+            the in-memory parameters (``models.audited.model_sha256``), which is a different
+            digest of the same weights.
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
@@ -185,6 +208,14 @@ def run_audit(
 
     c = config or AuditConfig()
     t0 = time.perf_counter()
+    declared = _declared_sha(model_sha256)
+    if isinstance(relearn_texts, str):
+        raise AuditInputError("relearn_texts: expected a list of texts, got one string; pass "
+                              "[text, ...]")
+    relearn_texts = list(relearn_texts or ())
+    if any(not isinstance(t, str) for t in relearn_texts):
+        raise AuditInputError("relearn_texts: expected a sequence of strings (other training "
+                              "texts), got another type; pass e.g. a list of texts")
     recs = as_records(members)
     if not recs:
         raise AuditInputError("no member records: pass the subject's records as members=")
@@ -192,14 +223,18 @@ def run_audit(
         raise AuditInputError("the member records have no identifier spans to audit")
     copies = twin_identities(c)
     # With a retrained control the exposure ranks are calibrated by it (audited minus control
-    # log-likelihoods), so kinds whose fakes are not exchangeable with real values can be tested.
-    kinds = c.exposure_kinds_with_control if retrained is not None else c.exposure_kinds
+    # log-likelihoods), so kinds whose fakes are not exchangeable with real values can be tested
+    # too (a control adds kinds; it never drops one the config asks for, e.g. secrets).
+    kinds = tuple(dict.fromkeys(c.exposure_kinds + c.exposure_kinds_with_control)) \
+        if retrained is not None else c.exposure_kinds
     exp_prompts = _prompts(recs, kinds)
     n_ids = len({(p.kind, p.target.strip()) for p in exp_prompts})
     plan = _Plan(recs, make_twins(recs, copies=copies, seed=c.seed), as_records(nonmembers),
                  _prompts(recs, c.extraction_kinds), exp_prompts, copies, tuple(kinds),
-                 alternatives_for_power(c.exposure_alternatives, n_ids, alpha=c.exposure_alpha,
-                                        sides=2, bonferroni=c.exposure_bonferroni))
+                 alternatives_for_power(c.exposure_alternatives, n_ids,
+                                        alpha=c.exposure_rank_alpha(), sides=2,
+                                        bonferroni=c.exposure_bonferroni),
+                 _prompts(recs, c.char_rank_kinds), relearn_texts)
     target = audit_model("audited", (model, tokenizer), plan, c, reference=reference,
                          retain=retain, holdout=holdout, lm_eval_dir=lm_eval_dir,
                          robustness=True)
@@ -207,12 +242,13 @@ def run_audit(
         target.relapse = run_relapse(model, tokenizer, relapse, kinds=c.relapse_kinds,
                                      batch_size=c.batch_size)
     audits = {"audited": target}
-    key = _inputs_key(recs, plan.nonmembers, retain, holdout, lm_eval_dir, c, reference)
+    key = _inputs_key(recs, plan.nonmembers, retain, holdout, lm_eval_dir, c, reference,
+                      relearn_texts)
 
     def control(role: str, pair: ModelPair, lm_dir) -> ModelAudit:
         if pair[0] is model:
             return target
-        k = (role, model_sha256(pair[0]), key) if cache is not None else None
+        k = (role, _state_sha256(pair[0]), key) if cache is not None else None
         if k is not None and k in cache:
             return cache[k]
         # The retrained control gets the robustness transformations too: recovery is judged
@@ -244,5 +280,15 @@ def run_audit(
         control_checks={k: v for k, v in (("original", orig_checks),
                                           ("retrained", retr_checks)) if v is not None},
         audits=audits, config=c, identifiers=masked, seconds=time.perf_counter() - t0,
-        secrets=identifiers(recs),
+        secrets=identifiers(recs), model_sha256=declared,
     )
+
+
+def _declared_sha(value: str | None) -> str | None:
+    """The caller's weights hash, checked for form (64 hex digits) and lower-cased."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise AuditInputError("model_sha256: expected the 64 hexadecimal digits of a sha256 "
+                              "(the audited model's weights hash, as in its certificate)")
+    return value.lower()

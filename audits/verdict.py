@@ -56,9 +56,15 @@ class Verdict:
 
 def core_checks(a: ModelAudit, config: AuditConfig,
                 control: ModelAudit | None = None) -> list[Check]:
-    """Extraction, exposure and MIA checks: the ones the controls run too. ``control``: the
-    retrained model's audit, which measures the pass band of exposure and MIA."""
-    from audits.calibration import exposure_check, exposure_for_check, mia_check
+    """Extraction, exposure, character ranking, least-likely completion and MIA checks: the
+    ones the controls run too. ``control``: the retrained model's audit, which measures the
+    pass band of the statistical checks."""
+    from audits.calibration import (
+        char_rank_checks,
+        exposure_check,
+        exposure_for_check,
+        mia_check,
+    )
 
     out = [Check("extraction", f"verbatim hits <= {config.max_extraction_hits}",
                  float(a.extraction.hits), config.max_extraction_hits,
@@ -68,6 +74,7 @@ def core_checks(a: ModelAudit, config: AuditConfig,
                   "probes": len(a.extraction.probes), "samples": a.extraction.samples,
                   "temperature": a.extraction.temperature, "seed": a.extraction.seed})]
     out.append(exposure_check(exposure_for_check(a, control)))
+    out += char_rank_checks(a, config, control)
     for attack in config.mia_verdict_attacks:
         out.append(mia_check(attack, a.mia, config,
                              control.mia if control is not None else None))

@@ -8,7 +8,9 @@ import contextlib
 import pytest
 
 # Thresholds are the defaults; only the work per measure is reduced for the test budget.
-LIGHT = dict(samples=4, bootstrap=300, relearn_steps=5)
+LIGHT = dict(samples=4, bootstrap=300, relearn_steps=5, relearn_other_steps=20)
+# The weights hash a caller states for the audited model (as the certificate would).
+STATED_SHA = "5e" * 32
 
 
 @contextlib.contextmanager
@@ -57,7 +59,9 @@ def fail_report(tiny_pair, retrained_pair, audit_inputs):
 
     with one_thread():
         return run_audit(model=tiny_pair[0], tokenizer=tiny_pair[1], original=tiny_pair,
-                         retrained=retrained_pair, config=AuditConfig(**LIGHT), **audit_inputs)
+                         retrained=retrained_pair, config=AuditConfig(**LIGHT),
+                         model_sha256=STATED_SHA, relearn_texts=audit_inputs["retain"],
+                         **audit_inputs)
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +71,8 @@ def pass_report(tiny_pair, retrained_pair, audit_inputs):
     with one_thread():
         return run_audit(model=retrained_pair[0], tokenizer=retrained_pair[1],
                          original=tiny_pair, retrained=retrained_pair,
-                         config=AuditConfig(**LIGHT), **audit_inputs)
+                         config=AuditConfig(**LIGHT), relearn_texts=audit_inputs["retain"],
+                         **audit_inputs)
 
 
 @pytest.fixture(scope="session")

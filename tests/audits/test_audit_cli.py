@@ -10,7 +10,7 @@ from forget.cli import main
 
 # Robustness and lm-eval are covered by the API tests; the CLI tests check the wiring.
 CLI_CONFIG = {"samples": 2, "bootstrap": 200, "relearn_steps": 0, "quantize": False,
-              "paraphrase": False}
+              "paraphrase": False, "relearn_other_steps": 0}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from tests.audits.conftest import one_thread
 SEEDS = (0, 3)  # 0: the checked-in corpus's seed; the session corpus (seed 7) is the third
 # MIA and exposure only: the robustness transformations are tested in test_robustness and
 # with the session models in test_verdict.
-FAST = dict(samples=2, bootstrap=200, relearn_steps=0, quantize=False, paraphrase=False)
+FAST = dict(samples=2, bootstrap=200, relearn_steps=0, quantize=False, paraphrase=False,
+            relearn_other_steps=0)
 
 
 @pytest.fixture(scope="session")

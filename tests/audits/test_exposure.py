@@ -38,3 +38,44 @@ def test_bonferroni_threshold(tiny_pair, corpus):
     assert res.min_p_low == min(i.p_low for i in res.identifiers)
     one = run_exposure(*tiny_pair, prompts, alternatives=50, alpha=0.05, sides=1)
     assert one.threshold == 0.05 / len(one.identifiers) and one.avoided == 0
+
+
+# ---------------------------------------------------------------- secrets among 1,000 candidates
+
+CODE_KINDS = ("api_key", "password", "secret_key", "token", "ip_address")
+SECRET_AUDIT = dict(samples=2, bootstrap=200, relearn_steps=0, quantize=False,
+                    paraphrase=False, relearn_other_steps=0, require_original_control=False,
+                    extraction_kinds=CODE_KINDS, exposure_kinds=CODE_KINDS)
+
+
+def test_a_memorised_key_is_ranked_among_1000_candidates_and_a_fresh_one_passes(
+        tiny_pair, corpus):
+    """A trained code file's api key: rank 1 of 1,000 (z far above 0), and every remaining
+    character the model's first choice. The same file with a key the model never saw: no
+    check fails. (Measured on the session corpus: rank 1 of 1,000, z 11.5.)"""
+    from audits import AuditConfig, run_audit
+    from audits.records import as_record
+    from audits.twins import FakeMaker, replace_spans
+    from tests.audits.conftest import one_thread
+
+    row = next(r for r in corpus.code if r["split"] == "train"
+               and [s["kind"] for s in r["spans"]] == ["api_key"])
+    rec = as_record(row)
+    fresh = replace_spans(rec, {("api_key", rec.value(rec.spans[0])):
+                                FakeMaker(11)("api_key", rec.value(rec.spans[0]))}, "fresh")
+    cfg = AuditConfig(**SECRET_AUDIT)
+    with one_thread():
+        seen = run_audit(model=tiny_pair[0], tokenizer=tiny_pair[1], members=[rec],
+                         config=cfg, subject_id="secret")
+        new = run_audit(model=tiny_pair[0], tokenizer=tiny_pair[1], members=[fresh],
+                        config=cfg, subject_id="secret")
+    (e,) = seen.models["audited"]["exposure"]["identifiers"]
+    assert e["candidates"] == 1000 and e["rank"] == 1 and e["z"] > 5
+    by = {c.name: c for c in seen.checks}
+    assert by["exposure"].passed is False and by["char_rank"].passed is False
+    assert by["least_likely"].evidence["greedy_recovered"] == 1
+    assert seen.question.endswith("this secret?") and "1,000" in seen.to_html()
+    (e,) = new.models["audited"]["exposure"]["identifiers"]
+    assert e["candidates"] == 1000 and abs(e["z"]) < 3.5
+    failed = [c.name for c in new.checks if c.passed is False]
+    assert not failed and new.verdict != "fail", new.reason

@@ -63,3 +63,39 @@ def test_a_secret_is_worded_as_a_secret_not_a_person(kinds, secret):
               "twin_identities": 159}
     text = plain_answer(Verdict(PASS, "pass"), [], counts, secret=secret)
     assert "1 prompt " in text and "1 true value" in text and "159 look-alike" in text
+
+
+def test_new_attacks_are_named_plainly_with_technical_footnotes_and_the_stated_hash(
+        fail_report):
+    from tests.audits.conftest import STATED_SHA
+
+    html = fail_report.to_html()
+    for plain in ("Fine-tuning on other data", "Least-likely completion",
+                  "Character-by-character ranking", "z-score"):
+        assert plain.lower() in html.lower(), plain
+    for technical in ("Least-likely (inverted)", "rank-sum", "Relearning attacks"):
+        assert technical in html  # the footnotes
+    d = fail_report.to_dict()
+    assert d["model_sha256"] == STATED_SHA and STATED_SHA in html
+    assert d["models"]["audited"]["model_sha256"] != STATED_SHA  # the audit's own digest
+    # exact counts of what the character attack was given and ranked
+    t = d["tested"]
+    assert t["char_ranked"] == 2 and 0 < t["char_given"] < t["char_free"]
+    assert t["relearn_other_steps"] == 20 and t["relearn_other_texts"] == 100
+    assert "one character at a time" in fail_report.answer
+
+
+@pytest.mark.parametrize("bad", ["abc", "g" * 64, "5e" * 31, 42])
+def test_a_malformed_weights_hash_is_refused_before_anything_runs(bad):
+    from audits import AuditInputError, run_audit
+
+    with pytest.raises(AuditInputError, match="model_sha256"):
+        run_audit(model=None, tokenizer=None, members=[], model_sha256=bad)
+
+
+@pytest.mark.parametrize("texts", ["one text", [1, 2]])
+def test_relearn_texts_must_be_a_list_of_texts(texts):
+    from audits import AuditInputError, run_audit
+
+    with pytest.raises(AuditInputError, match="relearn_texts"):
+        run_audit(model=None, tokenizer=None, members=[], relearn_texts=texts)

@@ -77,4 +77,27 @@ def test_every_verdict_carries_its_evidence(pass_report):
     for a in mia.values():
         assert a["ci_low"] <= a["auc"] <= a["ci_high"]
     assert {r["name"] for r in d["models"]["audited"]["robustness"]} == {
-        "relearn", "int8", "paraphrase"}
+        "relearn", "relearn_other", "int8", "paraphrase"}
+
+
+def test_the_new_attacks_find_the_original_holds_the_data(fail_report):
+    """Character ranking, least-likely completion and fine-tuning on other data fail the
+    original model; the retrained control, which never saw the subject, passes the first two
+    by itself (its own checks against the assumed band)."""
+    by = {c.name: c for c in fail_report.checks}
+    assert by["char_rank"].passed is False and by["char_rank"].evidence["direction"] == \
+        "remembers"
+    assert by["least_likely"].passed is False
+    assert by["least_likely"].evidence["greedy_recovered"] >= 1
+    assert by["robustness:relearn_other"].passed is False
+    ctl = {c["name"]: c for c in fail_report.controls["retrained"]["checks"]}
+    assert ctl["char_rank"]["passed"] is True and ctl["least_likely"]["passed"] is True
+    z = [i["z"] for i in fail_report.models["audited"]["exposure"]["identifiers"]]
+    assert max(z) > 3
+
+
+def test_the_retrained_model_passes_the_new_attacks(pass_report):
+    by = {c.name: c for c in pass_report.checks}
+    for name in ("char_rank", "least_likely", "robustness:relearn_other"):
+        assert by[name].passed is True, (name, by[name].evidence)
+    assert by["char_rank"].evidence["band"].startswith("measured")
