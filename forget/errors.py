@@ -81,3 +81,7 @@ class UnknownRecordError(ForgetError, KeyError):
 
 class UnsupportedCorpusError(ForgetError, ValueError):
     """A command or function needs the generator's layout (ground truth) and got another corpus."""
+
+
+class UnsupportedArchitectureError(InvalidInputError):
+    """A method (or the suite) cannot work on a model of this architecture (``model_type``)."""
