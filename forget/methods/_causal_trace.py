@@ -82,8 +82,9 @@ def _adder(s0: int, s1: int, noise: torch.Tensor):
 
 def _restorer(at: int, clean: torch.Tensor):
     def hook(m, a, o):
+        # one sequence: (1, T, d), or (T, d) where the layer flattens the batch (OPT)
         o = o.clone()
-        o[0, at] = clean[0, at]
+        o.view(1, -1, o.shape[-1])[0, at] = clean.view(1, -1, o.shape[-1])[0, at]
         return o
     return hook
 

@@ -181,7 +181,8 @@ def pad(contexts: Sequence[Context], pad_id: int, with_target: bool
 
 @contextlib.contextmanager
 def capture_inputs(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Collect the inputs ``(B, T, m)`` of every forward call of ``module``."""
+    """Collect the inputs ``(B, T, m)`` of every forward call of ``module`` (``(B*T, m)``
+    where the layer flattens the batch, as OPT's does: reshape with the batch's ``(B, T)``)."""
     seen: list[torch.Tensor] = []
     h = module.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
     try:
@@ -198,7 +199,8 @@ def keys_at(model, tokenizer, layer: int, contexts: Sequence[Context]) -> torch.
     with capture_inputs(proj) as seen:
         model(input_ids=ids, attention_mask=mask)
     rows = torch.arange(len(contexts))
-    return seen[0][rows, torch.tensor([c.subject_idx for c in contexts])].double()
+    keys = seen[0].reshape(*ids.shape, -1)  # (B, T, m); OPT flattens it to (B*T, m)
+    return keys[rows, torch.tensor([c.subject_idx for c in contexts])].double()
 
 
 @torch.no_grad()
@@ -219,7 +221,8 @@ def corpus_keys(model, tokenizer, layer: int, texts: Sequence[str], *, max_keys:
                         truncation=True, max_length=256)
         with capture_inputs(proj) as seen:
             model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-        k = seen[0][enc["attention_mask"].bool()]  # (positions, m)
+        mask = enc["attention_mask"].bool()
+        k = seen[0].reshape(*mask.shape, -1)[mask]  # (positions, m)
         out.append(k.double())
         total += k.shape[0]
         if total >= max_keys:
@@ -271,4 +274,4 @@ def keys_at_targets(model, tokenizer, layer: int, contexts: Sequence[Context]) -
         model(input_ids=ids, attention_mask=mask)
     start = torch.tensor([len(c.ids) - 1 for c in contexts])[:, None]
     sel = mask.bool() & (torch.arange(ids.shape[1])[None] >= start)
-    return seen[0][sel].double()
+    return seen[0].reshape(*ids.shape, -1)[sel].double()

@@ -56,7 +56,8 @@ def add_delta(proj: torch.nn.Module, delta: torch.Tensor, *, rows: torch.Tensor 
             gain = (args[0].double() @ u / denom).to(out.dtype)  # (B, T)
             return out + gain.unsqueeze(-1) * delta.to(out.dtype)
         out = out.clone()
-        out[rows, cols] = out[rows, cols] + delta.to(out.dtype)
+        view = out.view(len(rows), -1, out.shape[-1])  # (B, T, d), also from OPT's (B*T, d)
+        view[rows, cols] = view[rows, cols] + delta.to(out.dtype)
         return out
 
     h = proj.register_forward_hook(hook)

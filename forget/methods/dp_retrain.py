@@ -21,7 +21,7 @@ import torch
 
 from forget.core.data import ForgetSet, RetainSet
 from forget.core.method import METHODS, Method, MethodConfig, UnlearnResult
-from forget.errors import InvalidInputError, UnsupportedArchitectureError
+from forget.errors import InvalidInputError
 from forget.models.arch import (
     ensure_pad_token,
     eos_token_id,
@@ -29,9 +29,10 @@ from forget.models.arch import (
     lora_targets,
     pad_token_id,
     per_sample_position_ids,
-    tied_embeddings,
+    unflatten_for_dp,
 )
 from forget.models.train import MAX_LENGTH, build_model, get_size
+
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 
 
@@ -163,14 +164,6 @@ class DPRetrain(Method):
             from forget.models import load_model
 
             net, _ = load_model(cfg.base_model)
-            if not cfg.lora and tied_embeddings(net):
-                # One parameter used by two layers: Opacus's per-sample gradients (and ghost
-                # clipping) need each trainable parameter in one layer.
-                raise UnsupportedArchitectureError(
-                    f"dp_retrain cannot fine-tune the {net.config.model_type!r} base model in "
-                    "full: its token embedding and output head share one weight (tied "
-                    "embeddings), which Opacus cannot clip per sample; set lora=True "
-                    "(DP-LoRA) or untie the embeddings")
         else:
             arch = infer_arch(model, self.name)
             size_name = cfg.size or infer_size(model)
@@ -188,6 +181,7 @@ class DPRetrain(Method):
         loader = DataLoader(TensorDataset(ids, mask), batch_size=cfg.batch_size)
         params = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+        restore = unflatten_for_dp(net)  # OPT flattens (B, T) inside its MLP; undone below
         engine = PrivacyEngine(accountant=cfg.accountant)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # opacus warns about secure RNG; noted in the docs
@@ -214,6 +208,7 @@ class DPRetrain(Method):
                 history.append({"epoch": epoch + 1, "steps": steps, "loss": round(loss.item(), 4)})
         finally:
             dp_net._close()  # removes Opacus's hooks and per-sample gradients
+            restore()
         epsilon = float(engine.accountant.get_epsilon(delta=cfg.target_delta))
         hist = engine.accountant.history  # [(noise multiplier, sample rate, steps)]
         sample_rate = float(hist[-1][1]) if hist else 1 / len(loader)

@@ -51,6 +51,9 @@ class ArchSpec:
             their initial values) during DP-SGD. OPT's learned position embedding is called
             with ``(attention_mask, past_length: int)``, which Opacus's hooks cannot capture.
             Frozen parameters see no data, so the DP bound is unchanged.
+        flat_mlp: modules of a decoder layer whose input the layer flattens to ``(B*T, m)``
+            (OPT's ``final_layer_norm``, ``fc1``, ``fc2``); Opacus would take each token for
+            a sample, so during DP-SGD they run on ``(B, T, m)`` (:func:`unflatten_for_dp`).
     """
 
     model_type: str
@@ -62,6 +65,7 @@ class ArchSpec:
     conv1d: bool = False
     learned_positions: bool = False
     dp_frozen: tuple[str, ...] = ()
+    flat_mlp: tuple[str, ...] = ()
 
 
 _LLAMA_FFN = ("gate_proj", "up_proj", "down_proj")
@@ -82,7 +86,8 @@ SPECS: dict[str, ArchSpec] = {
     "opt": ArchSpec("opt", "model.decoder.layers", "fc2", ("fc1", "fc2"),
                     ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
                     "model.decoder.final_layer_norm", learned_positions=True,
-                    dp_frozen=("model.decoder.embed_positions",)),
+                    dp_frozen=("model.decoder.embed_positions",),
+                    flat_mlp=("final_layer_norm", "fc1", "fc2")),
 }
 SUPPORTED = tuple(SPECS)
 
@@ -232,6 +237,52 @@ def freeze_for_dp(model: Any) -> list[str]:
                 p.requires_grad_(False)
             frozen.append(path)
     return frozen
+
+
+class _Unflatten(torch.nn.Module):
+    """Runs ``inner`` on ``(B, T, m)`` where its layer passes ``(B*T, m)``; returns the
+    layer's layout. ``batch[0]`` is the current batch size (set by a pre-hook)."""
+
+    def __init__(self, inner: torch.nn.Module, batch: list[int]) -> None:
+        super().__init__()
+        self.inner, self.batch = inner, batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2:
+            return self.inner(x)
+        y = self.inner(x.view(self.batch[0], -1, x.shape[-1]))
+        return y.reshape(-1, y.shape[-1])
+
+
+def unflatten_for_dp(model: Any):
+    """Make per-sample gradients see sequences in layers that flatten the batch (OPT): wrap
+    each ``ArchSpec.flat_mlp`` module so it runs on ``(B, T, m)``. Returns the function that
+    undoes it (call it after Opacus's hooks are removed); a no-op for other architectures."""
+    base = _base(model)
+    spec = arch_of(base, "dp_retrain")
+    if not spec.flat_mlp:
+        return lambda: None
+    batch = [1]
+
+    def remember(mod, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None:
+            batch[0] = int(ids.shape[0])
+
+    hook = base.register_forward_pre_hook(remember, with_kwargs=True)
+    wrapped = []
+    for layer in _get(base, spec.layers):
+        for name in spec.flat_mlp:
+            inner = getattr(layer, name)
+            setattr(layer, name, _Unflatten(inner, batch))
+            wrapped.append((layer, name, inner))
+
+    def undo() -> None:
+        hook.remove()
+        for layer, name, inner in wrapped:
+            setattr(layer, name, inner)
+
+    return undo
 
 
 # -- tokenizer ---------------------------------------------------------------------------------

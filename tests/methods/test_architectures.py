@@ -52,17 +52,17 @@ def small_configs() -> dict[str, object]:
     from forget.methods.simnpo import SimNPOConfig
 
     return {
-        "gradient_ascent": GradientAscentConfig(max_steps=6, learning_rate=1e-3),
-        "grad_diff": GradDiffConfig(max_steps=6, learning_rate=1e-3),
-        "npo": NPOConfig(max_steps=6, learning_rate=1e-3),
-        "simnpo": SimNPOConfig(max_steps=6, learning_rate=1e-3),
-        "code_eraser": CodeEraserConfig(max_steps=6, learning_rate=1e-3, detect=False,
+        "gradient_ascent": GradientAscentConfig(max_steps=6, learning_rate=1e-3, check_every=3),
+        "grad_diff": GradDiffConfig(max_steps=6, learning_rate=1e-3, check_every=3),
+        "npo": NPOConfig(max_steps=6, learning_rate=1e-3, check_every=3),
+        "simnpo": SimNPOConfig(max_steps=6, learning_rate=1e-3, check_every=3),
+        "code_eraser": CodeEraserConfig(max_steps=6, learning_rate=1e-3, detect=False, check_every=3,
                                         context_bound=None),
-        "lora_forget": LoraForgetConfig(max_steps=6),
+        "lora_forget": LoraForgetConfig(max_steps=6, check_every=3),
         "idk_dpo": IdkDPOConfig(max_steps=3),
         "rome": RomeConfig(max_steps=6, prefixes=1, cov_keys=500, neighbours=8),
-        "retrain": RetrainConfig(epochs=20),
-        "dp_retrain": DPRetrainConfig(epochs=1, batch_size=16, target_delta=1e-3),
+        "retrain": RetrainConfig(epochs=8),
+        "dp_retrain": DPRetrainConfig(epochs=1, batch_size=32, target_delta=1e-3),
         "noisy_gd": None,  # its head is trained per architecture (world fixture)
     }
 
@@ -169,6 +169,14 @@ def test_method_and_audit_on_architecture(name, world, tmp_path):
 
     ppl = perplexity(new, tok, world["others"])
     assert math.isfinite(ppl) and ppl < len(tok)  # never worse than guessing uniformly
+    if name == "rome":  # one MLP output matrix changed, nothing else
+        from forget.models import arch as A
+
+        changed = {k for k, v in new.state_dict().items()
+                   if not torch.equal(v, model.state_dict()[k])}
+        layer = result.history[-2]["layer"]
+        out = A.mlp_out(model, layer)
+        assert changed == {n for n, p in model.named_parameters() if p is out.weight}
     if name in GRADIENT:
         span = perplexity(new, tok, fset.examples, mask_key="span_mask")
         assert span > world["span_ppl"], f"{name}: identifier-token loss did not rise"
