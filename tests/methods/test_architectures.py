@@ -183,6 +183,9 @@ def test_method_and_audit_on_architecture(name, world, tmp_path):
         assert ppl / world["ppl"] < 5, f"{name}: retain perplexity x{ppl / world['ppl']:.2f}"
     elif name in RETRAINED:
         assert sum(greedy_hits(new, tok, fset.prompts())) == 0
+        if name == "retrain":  # trained on the retain set only, same size
+            assert not set(result.trained_record_ids) & {e.record_id for e in fset.examples}
+            assert result.config["resolved_size"] == "micro"
     else:  # noisy_gd deletes from the head; the LM is the same
         from forget.methods._certified_head import HeadState
 
@@ -235,3 +238,31 @@ def test_llama_like_layout_is_inferred(arch_corpus):
     assert (spec.model_type, spec.layers, spec.mlp_out) == ("mistral", "model.layers",
                                                             "mlp.down_proj")
     assert A.lora_targets(m)[0] == ["gate_proj", "up_proj", "down_proj"]
+
+
+def test_guard_filters_the_architecture(world):
+    """The guard wraps this architecture's ``generate``: an identifier the model gives back
+    verbatim (the control) never reaches the caller."""
+    from transformers import GenerationConfig
+
+    from audits.extraction import greedy_continuations
+    from guardrails import ForgottenIndex, Guard, GuardedGenerator, IdentifierBlocker
+
+    model, tok = world["model"], world["tok"]
+    kinds = {"phone": "phone", "email": "email", "national_id": "id"}
+    prompts = world["forget"].prompts(tuple(kinds))
+    hits = [p for p, h in zip(prompts, greedy_hits(model, tok, prompts), strict=True) if h]
+    assert hits, "the control: the model gives at least one phone/email/id back"
+    p = hits[0]
+    value = p.target.strip()
+    assert value in greedy_continuations(model, tok, [p.prefix], 24)[0]
+    index = ForgottenIndex(ForgottenIndex.generate_key())
+    index.add({kinds[p.kind]: value})
+    gen = GuardedGenerator(model, tok, Guard(index, use_presidio=False),
+                           blocker=IdentifierBlocker.from_identifiers(tok, {kinds[p.kind]: value}))
+    enc = tok(p.prefix, return_tensors="pt")
+    cfg = GenerationConfig(max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id,
+                           eos_token_id=tok.eos_token_id)
+    text = gen.generate(enc["input_ids"], attention_mask=enc["attention_mask"],
+                        generation_config=cfg).texts[0]
+    assert value not in text
