@@ -23,6 +23,7 @@ Token embedding and output head come from the generic ``get_input_embeddings`` /
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,8 +220,10 @@ def tied_embeddings(model: Any) -> bool:
 def per_sample_position_ids(model: Any, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
     """Extra forward kwargs Opacus needs: ``position_ids`` of shape ``(B, T)`` where the model
     learns position embeddings (GPT-2, OPT; default ``(1, T)`` breaks per-sample gradients)."""
-    if not arch_of(model, "dp_retrain").learned_positions:
-        return {}
+    base = _base(model)
+    if not arch_of(base, "dp_retrain").learned_positions or \
+            "position_ids" not in inspect.signature(base.forward).parameters:
+        return {}  # no learned position embedding (rotary, ALiBi), or no such argument
     b, t = input_ids.shape
     return {"position_ids": torch.arange(t, device=input_ids.device).repeat(b, 1)}
 

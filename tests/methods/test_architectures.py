@@ -266,3 +266,17 @@ def test_guard_filters_the_architecture(world):
     text = gen.generate(enc["input_ids"], attention_mask=enc["attention_mask"],
                         generation_config=cfg).texts[0]
     assert value not in text
+
+
+def test_pad_and_eos_resolution(arch_corpus):
+    """No pad token: eos pads (in place, idempotent); neither: a typed error naming the fix."""
+    from forget.errors import InvalidInputError
+    from forget.models import arch as A
+
+    tok = copy.deepcopy(arch_corpus[1])
+    tok.pad_token = None
+    assert A.pad_token_id(tok) == tok.eos_token_id and tok.pad_token_id is None
+    assert A.ensure_pad_token(tok).pad_token_id == tok.eos_token_id
+    tok.pad_token, tok.eos_token = None, None
+    with pytest.raises(InvalidInputError, match="neither a pad nor an eos token"):
+        A.ensure_pad_token(tok)
