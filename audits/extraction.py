@@ -56,8 +56,10 @@ def greedy_continuations(
         max_new_tokens = [max_new_tokens] * len(prefixes)
     order = sorted(range(len(prefixes)), key=lambda i: max_new_tokens[i])
     out: list[str] = [""] * len(prefixes)
-    side = tokenizer.padding_side
+    side, pad_token = tokenizer.padding_side, tokenizer.pad_token
     tokenizer.padding_side = "left"
+    if pad_token is None:  # GPT-2-style tokenizers: pad with eos (masked), as generate() does
+        tokenizer.pad_token = tokenizer.eos_token
     try:
         for b in range(0, len(order), batch_size):
             idx = order[b: b + batch_size]
@@ -72,6 +74,8 @@ def greedy_continuations(
                 out[i] = tokenizer.decode(row, skip_special_tokens=True)
     finally:
         tokenizer.padding_side = side
+        if pad_token is None:
+            tokenizer.pad_token = None
     return out
 
 

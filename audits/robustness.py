@@ -98,13 +98,30 @@ def _relearn_steps(m, tokenizer, opt, batches, steps: int, pad: int, device) -> 
         opt.zero_grad(set_to_none=True)
 
 
+def _conv1d_as_linear(model: torch.nn.Module) -> torch.nn.Module:
+    """Replace GPT-2-style ``Conv1D`` layers (``y = x @ W + b``, ``W`` of shape ``(in, out)``)
+    by the equal ``nn.Linear``, in place, so int8 quantization reaches them too."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child).__name__ == "Conv1D" and hasattr(child, "nf"):
+                w = child.weight.detach()  # (in, out)
+                lin = torch.nn.Linear(w.shape[0], w.shape[1], bias=child.bias is not None)
+                with torch.no_grad():
+                    lin.weight.copy_(w.T)
+                    if child.bias is not None:
+                        lin.bias.copy_(child.bias.detach())
+                setattr(parent, name, lin)
+    return model
+
+
 def quantize_int8(model):
-    """A copy of ``model`` with int8 dynamic quantization of its linear layers (CPU)."""
+    """A copy of ``model`` with int8 dynamic quantization of its linear layers (CPU); GPT-2's
+    ``Conv1D`` layers are linear layers too and are quantized the same way."""
     from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
         warnings.simplefilter("ignore")
-        return quantize_dynamic(own_copy(model).cpu(), {torch.nn.Linear},
+        return quantize_dynamic(_conv1d_as_linear(own_copy(model).cpu()), {torch.nn.Linear},
                                 dtype=torch.qint8)
 
 

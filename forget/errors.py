@@ -98,3 +98,7 @@ class RetrainUnavailableError(InvalidInputError):
 
 class BaseModelChangedError(RetrainUnavailableError):
     """The base model a recorded fine-tuning recipe starts from is gone or has other weights."""
+
+
+class UnsupportedArchitectureError(InvalidInputError):
+    """A method (or the suite) cannot work on a model of this architecture (``model_type``)."""

@@ -44,6 +44,8 @@ def train_cmd(
     group_field: str | None = group_field_option(),
     out: Path = typer.Option(..., "--out", help="New directory for the model (never overwritten)."),
     size: str = typer.Option("tiny", "--size", help="tiny (tests, <30 s) or demo (1-2 min)."),
+    arch: str = typer.Option("llama", "--arch", help="Architecture built from its transformers "
+                             "config: llama, gpt2, gpt_neox, qwen2 or opt."),
     exclude_subject: list[str] = typer.Option(
         [], "--exclude-subject", help="Train without this subject (repeatable): the gold standard."),
     seed: int = typer.Option(0, "--seed"),
@@ -61,7 +63,7 @@ def train_cmd(
               else console.status(f"training the {size} model"))
     with status:
         res = train_model(data, out, size=size, exclude_subjects=exclude_subject, seed=seed,
-                          registry=registry, progress=is_verbose())
+                          registry=registry, progress=is_verbose(), arch=arch)
     console.print(memorization_rich(res.memorization))
     console.print(
         f"[green]saved[/] {res.path} version [bold]{res.version.version}[/] "

@@ -20,6 +20,7 @@ import torch
 
 from forget.errors import InvalidInputError
 from forget.methods._rome_model import Context
+from forget.models.arch import decoder_layers, mlp_out
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,9 @@ def _adder(s0: int, s1: int, noise: torch.Tensor):
 
 def _restorer(at: int, clean: torch.Tensor):
     def hook(m, a, o):
+        # one sequence: (1, T, d), or (T, d) where the layer flattens the batch (OPT)
         o = o.clone()
-        o[0, at] = clean[0, at]
+        o.view(1, -1, o.shape[-1])[0, at] = clean.view(1, -1, o.shape[-1])[0, at]
         return o
     return hook
 
@@ -90,21 +92,24 @@ def _restorer(at: int, clean: torch.Tensor):
 def _trace_one(model, pt: TracePoint, sigma: float, samples: int, gen: torch.Generator
                ) -> tuple[float, float, list[float]]:
     """(p clean, mean p corrupted, mean effect per layer) for one context."""
-    layers, emb = model.model.layers, model.get_input_embeddings()
+    n_layers, emb = len(decoder_layers(model, "rome")), model.get_input_embeddings()
+    # Each layer's MLP output is its output matrix's output (arch.mlp_out): hooking it is
+    # hooking the MLP, in every supported layout (OPT's layers have no ``mlp`` module).
+    mlps = [mlp_out(model, i, "rome") for i in range(n_layers)]
     ids = torch.tensor([pt.ids])
     clean: dict[int, torch.Tensor] = {}
     with contextlib.ExitStack() as st:
-        for i in range(len(layers)):
-            st.enter_context(_hook(layers[i].mlp, _recorder(clean, i)))
+        for i in range(n_layers):
+            st.enter_context(_hook(mlps[i], _recorder(clean, i)))
         p_clean = _prob(model, ids, pt.at, pt.target)
-    p_cor_sum, effects = 0.0, [0.0] * len(layers)
+    p_cor_sum, effects = 0.0, [0.0] * n_layers
     for _ in range(samples):
         noise = torch.randn((pt.subject[1] - pt.subject[0], emb.embedding_dim),
                             generator=gen) * sigma
         with _hook(emb, _adder(pt.subject[0], pt.subject[1], noise)):
             p_cor = _prob(model, ids, pt.at, pt.target)
-            for i in range(len(layers)):
-                with _hook(layers[i].mlp, _restorer(pt.at, clean[i])):
+            for i in range(n_layers):
+                with _hook(mlps[i], _restorer(pt.at, clean[i])):
                     effects[i] += _prob(model, ids, pt.at, pt.target) - p_cor
         p_cor_sum += p_cor
     return p_clean, p_cor_sum / samples, [e / samples for e in effects]

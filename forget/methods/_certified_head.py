@@ -26,6 +26,7 @@ import torch
 
 from forget.core.certified import SOFTMAX_LIPSCHITZ, SOFTMAX_SMOOTHNESS, max_step_size
 from forget.errors import InvalidInputError, MalformedDataError, ModelNotFoundError
+from forget.models.arch import ensure_pad_token
 
 HEAD_WEIGHTS = "certified_head.safetensors"
 HEAD_STATE = "certified_head.json"
@@ -52,6 +53,7 @@ def unit_rows(x: torch.Tensor) -> torch.Tensor:
 def lm_features(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 32,
                 max_length: int = 256) -> tuple[torch.Tensor, int]:
     """Mean-pooled last hidden states of the frozen LM, as unit rows: ((n, H+1), tokens read)."""
+    ensure_pad_token(tokenizer)  # a GPT-2-style tokenizer pads with eos (masked out below)
     model.eval()
     rows, tokens = [], 0
     for i in range(0, len(texts), batch_size):

@@ -27,6 +27,7 @@ from forget.core.trainer import (
     run_unlearning,
 )
 from forget.errors import InvalidInputError
+from forget.models.arch import ensure_pad_token
 
 RETAIN_TERMS = ("nll", "kl", "none")
 
@@ -112,6 +113,7 @@ class GradientMethod(Method):
     def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,
             config: MethodConfig | None = None) -> UnlearnResult:
         cfg = self.check_config(config)
+        ensure_pad_token(tokenizer)
         if not forget.examples:
             raise InvalidInputError("the forget set is empty: nothing to unlearn")
         t0 = time.perf_counter()

@@ -1,8 +1,10 @@
 """The model side of a ROME edit: facts, contexts, keys, the key covariance and v*.
 
 Shapes: ``d`` is the hidden size, ``m`` the MLP width (the down-projection's input). The edited
-matrix is ``model.model.layers[L].mlp.down_proj.weight`` (``(d, m)``), a Llama-style MLP's
-output matrix; its input at a token is the "key", its output the "value".
+matrix is the MLP output matrix of layer ``L`` (Llama ``mlp.down_proj``, GPT-2 ``mlp.c_proj``,
+GPT-NeoX ``mlp.dense_4h_to_h``, OPT ``fc2``: ``forget.models.arch.mlp_out``), seen as ``(d, m)``
+(``arch.weight_out_in``: GPT-2's ``Conv1D`` stores it transposed); its input at a token is the
+"key", its output the "value".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 
 from audits.extraction import Prompt
 from forget.errors import InvalidInputError
+from forget.models.arch import mlp_out, pad_token_id, start_token_id
 
 # What "<subject>'s <attribute> is" says for each identifier kind (the fact's canonical form).
 ATTRIBUTES = {"phone": "phone number", "email": "email address", "national_id": "national ID number",
@@ -87,27 +90,20 @@ def paraphrase_facts(facts: Sequence[Fact]) -> list[Fact]:
     return list(out.values())
 
 
-def down_proj(model, layer: int) -> torch.nn.Linear:
-    """The MLP output matrix of ``layer`` (Llama-style ``mlp.down_proj``)."""
-    layers = model.model.layers
-    if not 0 <= layer < len(layers):
-        raise InvalidInputError(f"layer {layer} does not exist: the model has {len(layers)} layers "
-                                f"(0..{len(layers) - 1})")
-    mlp = layers[layer].mlp
-    if not hasattr(mlp, "down_proj"):
-        raise InvalidInputError("rome edits a Llama-style MLP (mlp.down_proj); this model has none")
-    return mlp.down_proj
+def down_proj(model, layer: int) -> torch.nn.Module:
+    """The MLP output matrix of ``layer`` (``forget.models.arch.mlp_out``): an ``nn.Linear``
+    or GPT-2's ``Conv1D``; edit its weight through ``arch.weight_out_in``."""
+    return mlp_out(model, layer, method="rome")
 
 
 def random_prefixes(model, tokenizer, n: int, *, length: int = 8, seed: int = 0) -> list[str]:
     """``n`` short texts sampled from the model itself (ROME's context templates), seeded."""
-    bos = tokenizer.bos_token_id
-    ids = torch.full((n, 1), bos, dtype=torch.long)
+    ids = torch.full((n, 1), start_token_id(tokenizer), dtype=torch.long)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
         gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
                              top_k=50, max_new_tokens=length, min_new_tokens=length,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=None)
+                             pad_token_id=pad_token_id(tokenizer), eos_token_id=None)
     texts = [tokenizer.decode(g[1:], skip_special_tokens=True).strip() for g in gen]
     return [t.rstrip(".") + ". " if t else "" for t in texts]
 
@@ -185,7 +181,8 @@ def pad(contexts: Sequence[Context], pad_id: int, with_target: bool
 
 @contextlib.contextmanager
 def capture_inputs(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Collect the inputs ``(B, T, m)`` of every forward call of ``module``."""
+    """Collect the inputs ``(B, T, m)`` of every forward call of ``module`` (``(B*T, m)``
+    where the layer flattens the batch, as OPT's does: reshape with the batch's ``(B, T)``)."""
     seen: list[torch.Tensor] = []
     h = module.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
     try:
@@ -198,11 +195,12 @@ def capture_inputs(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
 def keys_at(model, tokenizer, layer: int, contexts: Sequence[Context]) -> torch.Tensor:
     """The down-projection input at each context's subject token, ``(n, m)``."""
     proj = down_proj(model, layer)
-    ids, mask, _ = pad(contexts, tokenizer.pad_token_id, with_target=False)
+    ids, mask, _ = pad(contexts, pad_token_id(tokenizer), with_target=False)
     with capture_inputs(proj) as seen:
         model(input_ids=ids, attention_mask=mask)
     rows = torch.arange(len(contexts))
-    return seen[0][rows, torch.tensor([c.subject_idx for c in contexts])].double()
+    keys = seen[0].reshape(*ids.shape, -1)  # (B, T, m); OPT flattens it to (B*T, m)
+    return keys[rows, torch.tensor([c.subject_idx for c in contexts])].double()
 
 
 @torch.no_grad()
@@ -223,7 +221,8 @@ def corpus_keys(model, tokenizer, layer: int, texts: Sequence[str], *, max_keys:
                         truncation=True, max_length=256)
         with capture_inputs(proj) as seen:
             model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-        k = seen[0][enc["attention_mask"].bool()]  # (positions, m)
+        mask = enc["attention_mask"].bool()
+        k = seen[0].reshape(*mask.shape, -1)[mask]  # (positions, m)
         out.append(k.double())
         total += k.shape[0]
         if total >= max_keys:
@@ -270,9 +269,9 @@ def neighbour_contexts(tokenizer, facts: Sequence[Fact], texts: Sequence[str], *
 def keys_at_targets(model, tokenizer, layer: int, contexts: Sequence[Context]) -> torch.Tensor:
     """The down-projection inputs at each context's last prompt token and its target tokens
     (the positions that predict the value), stacked ``(n, m)``."""
-    ids, mask, _ = pad(contexts, tokenizer.pad_token_id, with_target=True)
+    ids, mask, _ = pad(contexts, pad_token_id(tokenizer), with_target=True)
     with capture_inputs(down_proj(model, layer)) as seen:
         model(input_ids=ids, attention_mask=mask)
     start = torch.tensor([len(c.ids) - 1 for c in contexts])[:, None]
     sel = mask.bool() & (torch.arange(ids.shape[1])[None] >= start)
-    return seen[0][sel].double()
+    return seen[0].reshape(*ids.shape, -1)[sel].double()

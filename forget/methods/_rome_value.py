@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from forget.methods._rome_math import clamp_norm
 from forget.methods._rome_model import Context, down_proj, pad
+from forget.models.arch import out_features, pad_token_id
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def add_delta(proj: torch.nn.Module, delta: torch.Tensor, *, rows: torch.Tensor 
             gain = (args[0].double() @ u / denom).to(out.dtype)  # (B, T)
             return out + gain.unsqueeze(-1) * delta.to(out.dtype)
         out = out.clone()
-        out[rows, cols] = out[rows, cols] + delta.to(out.dtype)
+        view = out.view(len(rows), -1, out.shape[-1])  # (B, T, d), also from OPT's (B*T, d)
+        view[rows, cols] = view[rows, cols] + delta.to(out.dtype)
         return out
 
     h = proj.register_forward_hook(hook)
@@ -105,7 +107,7 @@ def optimise_delta(model, tokenizer, layer: int, *, edit: Sequence[Context],
     """``δ`` (``(d,)``) and the loss history. ``edit`` contexts carry the neutral target's ids,
     ``locality`` ones the other subjects' values; ``u``/``denom`` are needed in ``rank_one``."""
     proj = down_proj(model, layer)
-    pad_id = tokenizer.pad_token_id
+    pad_id = pad_token_id(tokenizer)
     eb = pad(edit, pad_id, with_target=True)
     vb = pad(suppress, pad_id, with_target=True) if suppress else None
     sb = pad(essence, pad_id, with_target=False)
@@ -116,7 +118,7 @@ def optimise_delta(model, tokenizer, layer: int, *, edit: Sequence[Context],
         ref_s = _last_logprobs(_logits(model, sb), sb[1])
         ref_l = _value_positions_logprobs(_logits(model, lb), lb[2]) if lb is not None else None
     g = torch.Generator().manual_seed(seed)
-    delta = (torch.randn(proj.out_features, generator=g) * 1e-3).requires_grad_(True)
+    delta = (torch.randn(out_features(proj), generator=g) * 1e-3).requires_grad_(True)
     opt = torch.optim.Adam([delta], lr=spec.lr)
     max_norm = spec.clamp * base_norm
     history: list[dict] = []

@@ -22,9 +22,17 @@ import torch
 from forget.core.data import ForgetSet, RetainSet
 from forget.core.method import METHODS, Method, MethodConfig, UnlearnResult
 from forget.errors import InvalidInputError
+from forget.models.arch import (
+    ensure_pad_token,
+    eos_token_id,
+    freeze_for_dp,
+    lora_targets,
+    pad_token_id,
+    per_sample_position_ids,
+    unflatten_for_dp,
+)
 from forget.models.train import MAX_LENGTH, build_model, get_size
 
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 
 
@@ -113,9 +121,10 @@ def sequence_mean_loss(logits: torch.Tensor, input_ids: torch.Tensor, mask: torc
 
 def _tensors(texts: list[str], tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
     enc = tokenizer(texts, truncation=True, max_length=MAX_LENGTH - 1)
-    seqs = [ids + [tokenizer.eos_token_id] for ids in enc["input_ids"]]
+    eos = eos_token_id(tokenizer)
+    seqs = [ids + [eos] for ids in enc["input_ids"]]
     width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), tokenizer.pad_token_id, dtype=torch.long)
+    ids = torch.full((len(seqs), width), pad_token_id(tokenizer), dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         ids[i, :len(s)] = torch.tensor(s)
@@ -135,9 +144,10 @@ class DPRetrain(Method):
         from opacus import PrivacyEngine
         from torch.utils.data import DataLoader, TensorDataset
 
-        from forget.methods.retrain import infer_size
+        from forget.methods.retrain import infer_arch, infer_size
 
         cfg = self.check_config(config)
+        ensure_pad_token(tokenizer)
         t0 = time.perf_counter()
         forget_ids = {e.record_id for e in forget.examples}
         texts = [e.text for e in retain.examples if e.record_id not in forget_ids]
@@ -155,19 +165,23 @@ class DPRetrain(Method):
 
             net, _ = load_model(cfg.base_model)
         else:
+            arch = infer_arch(model, self.name)
             size_name = cfg.size or infer_size(model)
-            net = build_model(tokenizer, get_size(size_name), cfg.seed)
+            net = build_model(tokenizer, get_size(size_name), cfg.seed, arch)
         if cfg.lora:
             from peft import LoraConfig, get_peft_model
 
+            targets, fan_in_fan_out = lora_targets(net, scope="all", method=self.name)
             net = get_peft_model(net, LoraConfig(r=cfg.lora_rank, lora_alpha=2 * cfg.lora_rank,
-                                                 lora_dropout=0.0,
-                                                 target_modules=list(LORA_TARGETS)))
+                                                 lora_dropout=0.0, target_modules=targets,
+                                                 fan_in_fan_out=fan_in_fan_out))
+        frozen = freeze_for_dp(net)  # modules Opacus cannot clip per sample (OPT positions)
         net.train()
         ids, mask = _tensors(texts, tokenizer)
         loader = DataLoader(TensorDataset(ids, mask), batch_size=cfg.batch_size)
         params = [p for p in net.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+        restore = unflatten_for_dp(net)  # OPT flattens (B, T) inside its MLP; undone below
         engine = PrivacyEngine(accountant=cfg.accountant)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # opacus warns about secure RNG; noted in the docs
@@ -183,7 +197,8 @@ class DPRetrain(Method):
                         continue
                     width = int(b_mask.sum(1).max())
                     b_ids, b_mask = b_ids[:, :width], b_mask[:, :width]
-                    logits = dp_net(input_ids=b_ids, attention_mask=b_mask).logits
+                    logits = dp_net(input_ids=b_ids, attention_mask=b_mask,
+                                    **per_sample_position_ids(net, b_ids)).logits
                     loss = sequence_mean_loss(logits, b_ids, b_mask)
                     dp_opt.zero_grad()
                     loss.backward()
@@ -193,6 +208,7 @@ class DPRetrain(Method):
                 history.append({"epoch": epoch + 1, "steps": steps, "loss": round(loss.item(), 4)})
         finally:
             dp_net._close()  # removes Opacus's hooks and per-sample gradients
+            restore()
         epsilon = float(engine.accountant.get_epsilon(delta=cfg.target_delta))
         hist = engine.accountant.history  # [(noise multiplier, sample rate, steps)]
         sample_rate = float(hist[-1][1]) if hist else 1 / len(loader)
@@ -210,7 +226,7 @@ class DPRetrain(Method):
             "expected_batch_size": cfg.batch_size, "epochs": cfg.epochs, "n": n,
             "accountant": cfg.accountant, "lora": cfg.lora,
             "base_model": bool(cfg.base_model),
-        }
+        } | ({"frozen_untrained": frozen} if frozen else {})
         return UnlearnResult(
             model=net, method=self.name, steps=steps, tokens_processed=tokens,
             wall_time_s=time.perf_counter() - t0,

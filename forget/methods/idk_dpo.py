@@ -31,6 +31,7 @@ from forget.core.data import PEOPLE_KINDS, ForgetSet, RetainSet
 from forget.core.method import EMPIRICAL, METHODS, Method, MethodConfig, UnlearnResult
 from forget.core.trainer import plain_model
 from forget.errors import InvalidInputError
+from forget.models.arch import ensure_pad_token
 
 # Chosen answers for the subject's prompts (leading space: they continue a sentence).
 REFUSALS = (
@@ -170,6 +171,7 @@ class IdkDPO(Method):
         from trl import DPOConfig, DPOTrainer
 
         cfg = self.check_config(config)
+        ensure_pad_token(tokenizer)  # trl pads with it; a GPT-2-style tokenizer pads with eos
         if not forget.examples:
             raise InvalidInputError("the forget set is empty: nothing to unlearn")
         t0 = time.perf_counter()

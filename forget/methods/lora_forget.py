@@ -1,8 +1,8 @@
 """``lora_forget``: one small LoRA adapter per erasure request (GS-LoRA-style continual
 forgetting, Zhao et al. 2024).
 
-Each request adds a LoRA adapter on the FFN projections (``gate_proj up_proj down_proj``)
-and trains only it, with a bounded forget loss (SimNPO's, or GS-LoRA's ``relu(bound - CE)``),
+Each request adds a LoRA adapter on the FFN projections (Llama ``gate_proj up_proj
+down_proj``, GPT-2 ``mlp.c_fc mlp.c_proj``, ...: ``forget.models.arch``) and trains only it, with a bounded forget loss (SimNPO's, or GS-LoRA's ``relu(bound - CE)``),
 the retain NLL and a group-lasso penalty ``Σ_g ‖θ_g‖₂`` whose groups are the adapter's modules (one group = A and
 B of one projection in one layer), so modules that are not needed shrink to zero and each
 request's adapter stays small. Earlier adapters stay active and frozen. ``merge=True``
@@ -25,6 +25,7 @@ from forget.core.method import METHODS
 from forget.core.trainer import UnlearnLoss, lm_logits
 from forget.errors import InvalidInputError
 from forget.methods._gradient import GradientConfig, GradientMethod, retain_term
+from forget.models.arch import lora_targets
 
 ADAPTER_PREFIX = "forget_"
 
@@ -35,7 +36,8 @@ class LoraForgetConfig(GradientConfig):
 
     Attributes:
         rank: LoRA rank r; alpha: LoRA scaling numerator (scale = alpha / r).
-        target_modules: the FFN projections of a Llama-style block.
+        target_modules: the modules to adapt; empty (the default) takes the feed-forward
+            projections of the model's architecture (``forget.models.arch.lora_targets``).
         group_lasso_weight: weight of Σ_g ‖θ_g‖₂ over the adapter's module groups.
         forget_loss: ``simnpo`` (reference-free, bounded below; the default) or
             ``bounded_ga`` (GS-LoRA's ``relu(bound - CE_forget)``).
@@ -50,7 +52,7 @@ class LoraForgetConfig(GradientConfig):
     learning_rate: float = 1e-2
     rank: int = 4
     alpha: int = 8
-    target_modules: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
+    target_modules: tuple[str, ...] = ()
     group_lasso_weight: float = 1e-3
     forget_loss: str = "simnpo"
     beta: float = 2.5
@@ -62,9 +64,9 @@ class LoraForgetConfig(GradientConfig):
         if self.forget_loss not in ("simnpo", "bounded_ga"):
             raise InvalidInputError(
                 f"forget_loss must be simnpo or bounded_ga, got {self.forget_loss!r}")
-        if self.rank < 1 or not self.target_modules or self.group_lasso_weight < 0:
-            raise InvalidInputError("lora_forget needs rank >= 1, target modules, and a "
-                                    "non-negative group_lasso_weight")
+        if self.rank < 1 or self.group_lasso_weight < 0:
+            raise InvalidInputError("lora_forget needs rank >= 1 and a non-negative "
+                                    "group_lasso_weight")
 
 
 def adapter_groups(model: torch.nn.Module, adapter: str) -> dict[str, list[torch.Tensor]]:
@@ -109,9 +111,10 @@ class LoraForget(GradientMethod):
         self.adapter = ADAPTER_PREFIX + "0"
 
     def prepare(self, model: Any, config: LoraForgetConfig) -> Any:
+        targets, fan_in_fan_out = lora_targets(model, scope="ffn", method=self.name)
         lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.0,
-                          target_modules=list(config.target_modules), bias="none",
-                          task_type="CAUSAL_LM")
+                          target_modules=list(config.target_modules) or targets, bias="none",
+                          fan_in_fan_out=fan_in_fan_out, task_type="CAUSAL_LM")
         if isinstance(model, PeftModel):  # a later request: add a new adapter, freeze the rest
             peft_model = copy.deepcopy(model)
             self.adapter = f"{ADAPTER_PREFIX}{len(peft_model.peft_config)}"

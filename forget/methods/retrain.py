@@ -22,8 +22,8 @@ from typing import Any
 from forget.core.data import ForgetSet, RetainSet
 from forget.core.method import EXACT, METHODS, Method, MethodConfig, UnlearnResult
 from forget.corpus.load import TrainingRecord
-from forget.errors import InvalidInputError, RetrainUnavailableError
-from forget.models.train import SIZES, ModelSize, get_size, train_lm
+from forget.errors import InvalidInputError, RetrainUnavailableError, UnsupportedArchitectureError
+from forget.models.train import ARCHS, SIZES, ModelSize, config_dims, get_size, train_lm
 
 
 @dataclass
@@ -48,15 +48,25 @@ class RetrainConfig(MethodConfig):
 
 
 def infer_size(model: Any) -> str:
-    """The named size whose architecture matches ``model``'s config."""
-    cfg = model.config
+    """The named size whose architecture matches ``model``'s config (any of ``ARCHS``:
+    retraining rebuilds the same architecture, ``infer_arch``)."""
+    kind, hidden, layers, inter = config_dims(model.config)
     for name, s in SIZES.items():
-        if (s.hidden, s.layers, s.intermediate) == (
-                cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size):
+        if kind in ARCHS and (s.hidden, s.layers, s.intermediate) == (hidden, layers, inter):
             return name
     raise InvalidInputError(
-        "the model matches no known size; pass RetrainConfig(size=...) with one of "
-        + ", ".join(SIZES))
+        f"the {kind or 'given'} model matches no known size; pass RetrainConfig(size=...) "
+        f"with one of {', '.join(SIZES)} (architectures: {', '.join(ARCHS)})")
+
+
+def infer_arch(model: Any, method: str = "retrain") -> str:
+    """The architecture ``train_lm`` rebuilds for ``model`` (its ``config.model_type``)."""
+    kind = getattr(model.config, "model_type", "")
+    if kind not in ARCHS:
+        raise UnsupportedArchitectureError(
+            f"{method} cannot rebuild a {kind!r} model from scratch: the suite builds "
+            f"{', '.join(ARCHS)}; retrain it from its recorded recipe or choose another method")
+    return kind
 
 
 class Retrain(Method):
@@ -75,12 +85,13 @@ class Retrain(Method):
         if recipe is not None:
             return _run_recipe(self, recipe, forget, retain, cfg, t0)
         size_name = cfg.size or _known_size(model)
+        arch = infer_arch(model)
         spec: ModelSize = get_size(size_name)
         forget_ids = {e.record_id for e in forget.examples}
         records = [TrainingRecord(e.record_id, e.text, e.source) for e in retain.examples
                    if e.record_id not in forget_ids]
         new = train_lm(records, tokenizer, spec, seed=cfg.seed, progress=False,
-                       epochs=cfg.epochs)
+                       epochs=cfg.epochs, arch=arch)
         epochs = cfg.epochs or spec.epochs
         lengths = [len(ids) + 1 for ids in tokenizer([r.text for r in records])["input_ids"]]
         return UnlearnResult(

@@ -43,6 +43,7 @@ from forget.methods._causal_trace import trace_layers, trace_point
 from forget.methods._rome_cov import key_covariance
 from forget.methods._rome_eval import produced
 from forget.methods._rome_value import ValueSpec, optimise_delta
+from forget.models.arch import ensure_pad_token, weight_out_in
 
 POSITIONS = ("value", "subject", "last")
 MODES = ("rank_one", "subject")
@@ -136,6 +137,7 @@ class Rome(Method):
     def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,
             config: MethodConfig | None = None) -> UnlearnResult:
         cfg: RomeConfig = self.check_config(config)  # type: ignore[assignment]
+        ensure_pad_token(tokenizer)
         t0 = time.perf_counter()
         tok = tokenizer
         facts = MD.facts_of([e for e in forget.examples if e.source == "people"], cfg.kinds)
@@ -178,14 +180,14 @@ class Rome(Method):
                        for p in prefixes[:5]]
             k_star = RM.mean_key(MD.keys_at(edited, tok, layer, edit))
             u = RM.update_direction(cov, k_star)
-            w = proj.weight.detach()
+            w = weight_out_in(proj).detach()  # (d, m) whatever the module's layout
             base = float((w.double() @ k_star).norm())
             delta, steps = optimise_delta(edited, tok, layer, edit=edit, suppress=value,
                                           essence=essence, locality=neighbours, base_norm=base,
                                           spec=spec, u=u, denom=float(u @ k_star), seed=cfg.seed)
             v_star = w.double() @ k_star + delta
             with torch.no_grad():
-                proj.weight += RM.rank_one_update(w, cov, k_star, v_star)
+                weight_out_in(proj).add_(RM.rank_one_update(w, cov, k_star, v_star))
             ctx_tokens = sum(len(c.ids) + len(c.target_ids) for c in edit + value + essence
                              + neighbours)
             tokens += ctx_tokens * len(steps)

@@ -16,7 +16,7 @@ from forget.models.io import save_model
 from forget.models.memorization import memorization_table
 from forget.models.registry import ModelRegistry, ModelVersion, new_card
 from forget.models.tokenizer import strip_spans, train_tokenizer
-from forget.models.train import get_size, size_dict, train_lm
+from forget.models.train import get_arch, get_size, size_dict, train_lm
 
 
 @dataclass
@@ -36,10 +36,14 @@ def tokenizer_texts(corpus: Corpus) -> list[str]:
 def train_model(
     data: Path | str, out: Path | str, *, size: str = "tiny",
     exclude_subjects: Iterable[str] = (), seed: int = 0, registry: Path | str | None = None,
-    progress: bool = True, epochs: int | None = None,
+    progress: bool = True, epochs: int | None = None, arch: str = "llama",
 ) -> TrainOutcome:
-    """Train, save (atomically), register, and measure memorization (``memorization.json``)."""
+    """Train, save (atomically), register, and measure memorization (``memorization.json``).
+
+    ``arch`` is the architecture built (``forget.models.train.ARCHS``; the demo's is llama);
+    the card records it beside the size."""
     spec = get_size(size)
+    get_arch(arch)
     corpus = load_corpus(data)
     excluded = sorted(set(exclude_subjects))
     records = training_records(corpus, exclude_subjects=excluded)
@@ -47,15 +51,18 @@ def train_model(
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     tokenizer = train_tokenizer(tokenizer_texts(corpus), vocab_size=spec.vocab_size)
-    model = train_lm(records, tokenizer, spec, seed=seed, progress=progress, epochs=epochs)
+    model = train_lm(records, tokenizer, spec, seed=seed, progress=progress, epochs=epochs,
+                     arch=arch)
     train_wall_s = round(time.perf_counter() - t0, 1)
     manifest = corpus.root / "manifest.json"
     card = new_card(
         kind="retrained" if excluded else "trained",
         size=size,
+        arch=arch,
         excluded_subjects=excluded,
         training_record_ids=sorted({r.record_id for r in records}),
-        config={"size": size_dict(spec) | ({"epochs": epochs} if epochs else {}), "seed": seed},
+        config={"size": size_dict(spec) | ({"epochs": epochs} if epochs else {}), "seed": seed,
+                "arch": arch},
         train_wall_s=train_wall_s,
         data_sha256=json.loads(manifest.read_text())["sha256"] if manifest.is_file() else {},
     )

@@ -57,8 +57,11 @@ def state_dict_sha256(model: torch.nn.Module) -> str:
 
 
 def load_model(model_dir: Path | str, *, device: str = "cpu"):
-    """Load ``(model, tokenizer)`` from a directory written by ``save_pretrained``."""
+    """Load ``(model, tokenizer)`` from a directory written by ``save_pretrained``. A tokenizer
+    without a pad token (GPT-2, Pythia) gets its eos token as pad (``arch.ensure_pad_token``)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from forget.models.arch import ensure_pad_token
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
@@ -67,7 +70,7 @@ def load_model(model_dir: Path | str, *, device: str = "cpu"):
             f"`forget model train --data DIR --out {model_dir}`"
         )
     model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(model_dir, local_files_only=True))
     model.eval()
     return model, tokenizer
 
