@@ -53,6 +53,11 @@ class WorkData:
     def relapse(self, erasures: list[dict]) -> dict[str, list[dict]]:
         raise NotImplementedError
 
+    def relearn_texts(self, forget: ForgetSet, inputs: dict, erased: set[str]) -> list[str]:
+        """Other training texts for the audit's "fine-tuning on other data" attack (never the
+        request's records nor an earlier erasure's): the retain sample by default."""
+        return list(inputs.get("retain", ()))
+
 
 class GeneratedData(WorkData):
     """The generator's corpus: ground-truth spans and owners, a held-out split."""
@@ -92,6 +97,18 @@ class GeneratedData(WorkData):
         from forget.workflow.lines import relapse_records
 
         return relapse_records(self.corpus, erasures)
+
+    def relearn_texts(self, forget: ForgetSet, inputs: dict, erased: set[str]) -> list[str]:
+        """For a code request, other training code files (the attack that recovered a
+        certified key fine-tuned on code); for a person, the retain sample."""
+        from forget.workflow.sets import is_code_request
+
+        if not is_code_request(forget):
+            return super().relearn_texts(forget, inputs, erased)
+        dropped = {e.record_id for e in forget.examples} | set(erased)
+        pool = sorted({r["text"] for r in self.corpus.code if r["split"] == "train"
+                       and r["record_id"] not in dropped})
+        return random.Random(0).sample(pool, min(RETAIN_SAMPLE, len(pool)))
 
 
 class TextData(WorkData):

@@ -293,7 +293,7 @@ def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg
     from audits import run_audit
     from forget.ledger import State
     from forget.methods._certified_head import has_head
-    from forget.models import load_model
+    from forget.models import load_model, read_card
     from forget.workflow.certified import head_audit
 
     key = f"audit-{attempt.n}"
@@ -310,12 +310,15 @@ def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg
                 net, tok = load_model(attempt.model_dir)
                 base = ctx.base
                 relapse = data.relapse(base.erasures) if base is not None else {}
+                erased = base.erased_record_ids if base is not None else set()
+                inputs = data.audit_inputs(forget, erased)
                 rep = run_audit(model=net, tokenizer=tok, original=controls["original"],
                                 retrained=controls.get("retrained"), config=cfg,
                                 subject_id=f"request:{ctx.request_id}", lm_eval_dir=lm_dir,
                                 cache=ctx.audit_cache, relapse=relapse,
-                                **data.audit_inputs(forget, base.erased_record_ids
-                                                    if base is not None else set()))
+                                model_sha256=read_card(attempt.model_dir)["sha256"],
+                                relearn_texts=data.relearn_texts(forget, inputs, erased),
+                                **inputs)
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
             shutil.rmtree(report.parent, ignore_errors=True)

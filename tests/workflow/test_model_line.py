@@ -74,7 +74,8 @@ def line_audits():
     from audits import AuditConfig
     from forget.workflow.sets import CODE_KINDS
 
-    light = FAST_AUDIT | {"paraphrase": False, "quantize": False, "relearn_steps": 0}
+    light = FAST_AUDIT | {"paraphrase": False, "quantize": False, "relearn_steps": 0,
+                          "relearn_other_steps": 0}
     return {"person": AuditConfig(**light),
             "secret": AuditConfig(**light, extraction_kinds=CODE_KINDS + ("email",),
                                   exposure_kinds=CODE_KINDS)}
