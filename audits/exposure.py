@@ -9,16 +9,13 @@ never saw the value) the true value is exchangeable with the alternatives.
 Two-sided: a true value ranked conspicuously *low* (the model avoids it; ``p_low``) is as
 telling as one ranked high (``p_value``): an attacker picks the candidate the model avoids.
 
-Calibrated (:func:`calibrate`): with a retrained control, every candidate's score is its rank
-shift from the control to the audited model (its rank among the candidates under the audited
-model minus under the control, :mod:`audits.rankshift`). Whatever makes some values likelier
-to any model trained on this kind of data (formats, other people's emails, common street names)
-moves a candidate in both rankings and cancels; so does being rare (a value at the bottom of
-both rankings shifts by nothing, where the difference of two far-out log-likelihoods would
-swing with the training seed); only what the audited model knows beyond the control remains.
-The true value is then exchangeable with the fakes under "the audited model never saw it" even
-when the fakes are not drawn exactly like real values, which lets emails, addresses and dates
-of birth be tested. Without a control that exchangeability is assumed (digit strings only, by default).
+Calibrated (:func:`calibrate`): with a retrained control, every candidate's score is the
+audited model's log-likelihood *minus the control's*. Whatever makes some values likelier to any
+model trained on this kind of data (formats, other people's emails, common street names) is in
+both terms and cancels; only what the audited model knows beyond the control remains. The true
+value is then exchangeable with the fakes under "the audited model never saw it" even when the
+fakes are not drawn exactly like real values, which lets emails, addresses and dates of birth be
+tested. Without a control that exchangeability is assumed (digit strings only, by default).
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ import numpy as np
 from audits import metrics as M
 from audits.extraction import Prompt
 from audits.mia import ids_stats
-from audits.rankshift import rank_shift
 from audits.records import mask
 from audits.twins import FakeMaker
 
@@ -123,9 +119,7 @@ def _identifier(e: IdentifierExposure, scores: np.ndarray) -> IdentifierExposure
 
 
 def calibrate(audited: ExposureResult, control: ExposureResult) -> ExposureResult:
-    """``audited`` re-ranked on the candidates' rank shifts from the control to the audited
-    model (:mod:`audits.rankshift`; robust to how rare a value is, unlike subtracting
-    log-likelihoods).
+    """``audited`` re-ranked on (audited - control) log-likelihoods of the same candidates.
 
     Both results must come from the same prompts, seed and number of alternatives (the audit
     runs them so); identifiers are matched in order and checked by kind, mask and size.
@@ -138,7 +132,7 @@ def calibrate(audited: ExposureResult, control: ExposureResult) -> ExposureResul
     for a, c in zip(audited.identifiers, control.identifiers, strict=True):
         if (a.kind, a.masked, len(a.scores)) != (c.kind, c.masked, len(c.scores)):
             raise ValueError("calibration needs the same candidates in both exposure results")
-        out.identifiers.append(_identifier(a, rank_shift(a.scores, c.scores)))
+        out.identifiers.append(_identifier(a, np.asarray(a.scores) - np.asarray(c.scores)))
     return out
 
 

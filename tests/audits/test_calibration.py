@@ -139,32 +139,17 @@ def test_a_tail_rank_inside_the_assumed_band_is_not_a_failure():
 
 
 def test_mia_band_measured_by_a_control():
-    """With a control, what counts is each identity's rank shift from the control to the
-    audited model: a subject the control also finds familiar (a common name) is not failed;
-    one the audited model moves up from where the control puts it is."""
+    """With a control, what counts is the audited score minus the control's: a subject the
+    control also finds familiar (a common name) is not failed; one the audited model finds
+    familiar beyond the control is."""
     n = 3
     twins = _twins(K, n)
     familiar = mia_result([5.0] * n, twins, K)  # both models find the real identity familiar
     assert mia_check("loss", familiar, CFG, control=familiar).passed is True
-    ordinary = mia_result([0.2] * n, twins, K)  # the control: the subject mid-pack
     remembers = mia_result([9.0] * n, twins, K)
-    c = mia_check("loss", remembers, CFG, control=ordinary)
+    c = mia_check("loss", remembers, CFG, control=familiar)
     assert c.passed is False and c.evidence["band"].startswith("measured")
-    assert c.evidence["direction"] == REMEMBERS
-    avoids = mia_result([-9.0] * n, twins, K)
-    c = mia_check("loss", avoids, CFG, control=ordinary)
-    assert c.passed is False and c.evidence["direction"] == OVER
-
-
-def test_a_rare_subject_both_models_find_unfamiliar_is_not_failed_by_the_seed():
-    """A rare name sits far below every twin in both models, by a seed-dependent margin; its
-    log-likelihood difference is extreme, its rank shift is nothing (the NeoX false-fail)."""
-    n = 3
-    twins = _twins(K, n)
-    for audited, control in ((-40.0, -25.0), (-25.0, -40.0)):
-        c = mia_check("loss", mia_result([audited] * n, twins, K), CFG,
-                      control=mia_result([control] * n, twins, K))
-        assert c.passed is True, c.evidence
+    assert c.evidence["privleak"] == 0.0  # both AUCs are 1.0: PrivLeak cannot see the gap
 
 
 # ---------------------------------------------------------------- exposure
@@ -206,23 +191,8 @@ def test_calibration_cancels_what_the_control_knows_too():
     audited = exposure([[3.0 + 0.01] + [a + 0.01 for a in alts]])
     assert exposure_check(audited).passed is False  # assumed band: flagged
     assert exposure_check(calibrate(audited, control)).passed is True
-    ordinary = exposure([[0.0] + alts])  # a control to which the true value is ordinary
     remembered = exposure([[9.0] + alts])
-    assert exposure_check(calibrate(remembered, ordinary)).passed is False
-    avoided = exposure([[-9.0] + alts])
-    assert exposure_check(calibrate(avoided, ordinary)).passed is False
-
-
-def test_a_rare_value_is_not_failed_by_the_seed_of_the_control():
-    """A long, rare value sits far below its look-alikes in both models, by a margin that
-    swings with the seed: subtracting log-likelihoods put it at an extreme (an exact retrain
-    of a GPT-NeoX was failed so); its rank shift is nothing."""
-    rng = np.random.default_rng(2)
-    alts = list(rng.normal(-20, 1, 199))
-    for audited, control in ((-60.0, -45.0), (-45.0, -60.0)):
-        cal = calibrate(exposure([[audited] + [a + rng.normal(0, .1) for a in alts]]),
-                        exposure([[control] + alts]))
-        assert exposure_check(cal).passed is True
+    assert exposure_check(calibrate(remembered, control)).passed is False
 
 
 @pytest.mark.parametrize("ids, sides, expected", [(1, 2, 199), (5, 2, 199), (10, 2, 399),
