@@ -119,6 +119,12 @@ class AuditConfig:
                                       "secret_key", "token", "ip_address")
     # Without an original-model control the audit's power is not shown: inconclusive.
     require_original_control: bool = True
+    # Fail a check on its low side (over-unlearning: the true values conspicuously UNlikely).
+    # False for a model that is by construction one that never saw the records (an exact
+    # retrain): it cannot over-unlearn, so a low extreme there is the training seed's doing
+    # (a rare value's likelihood swings more between seeds than its look-alikes'), and is
+    # reported, not failed. The high side (the model still remembers) is always judged.
+    judge_over_unlearning: bool = True
     # Checks that must have been evaluated for a PASS (a check that could not run, e.g.
     # exposure with no identifier of an exposure kind in the records, makes the verdict
     # inconclusive and says which). Names as in the report; "mia" stands for every attack in

@@ -19,6 +19,7 @@ evidence. The verdict combines the audited model's checks with the two controls:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -78,7 +79,20 @@ def core_checks(a: ModelAudit, config: AuditConfig,
     for attack in config.mia_verdict_attacks:
         out.append(mia_check(attack, a.mia, config,
                              control.mia if control is not None else None))
-    return out
+    return out if config.judge_over_unlearning else [_low_side_reported(c) for c in out]
+
+
+def _low_side_reported(c: Check) -> Check:
+    """A check failed only as over-unlearning, for a model that cannot over-unlearn (an exact
+    retrain, ``judge_over_unlearning=False``): passed, with what was seen in its note."""
+    over = c.evidence.get("direction") == "over-unlearning" or c.note.startswith(
+        "over-unlearning")
+    if c.passed is not False or not over:
+        return c
+    return dataclasses.replace(c, passed=True, note=(
+        "low side not judged: the model is an exact retrain (one that never saw the records), "
+        "which cannot over-unlearn; its true values ranked conspicuously low by the training "
+        "seed alone (" + c.note + ")"))
 
 
 def utility_checks(a: ModelAudit, baseline: ModelAudit | None,

@@ -23,8 +23,13 @@ _EXPORTS: dict[str, str] = {
     "Corpus": "forget.corpus", "TextCorpus": "forget.corpus", "TextRecord": "forget.corpus",
     "TrainingRecord": "forget.corpus", "GenerateConfig": "forget.corpus",
     "generate": "forget.corpus", "training_records": "forget.corpus",
-    # the demo model
-    "train_model": "forget.models.build",
+    # models: the demo model, your own fine-tune (with its recipe), a model from elsewhere
+    "train_model": "forget.models.build", "finetune": "forget.models.finetune",
+    "FinetuneParams": "forget.models.finetune", "recipe_of": "forget.models.recipe",
+    "import_model": "forget.models.adopt",
+    # scoping your own corpus: a keyed-hash index, and the scope of a request
+    "build_index": "forget.corpus.index", "CorpusIndex": "forget.corpus.index",
+    "scope_text_records": "forget.workflow.scope_text",
     # methods: the interface, lookup, and every method's config class
     "Method": "forget.core.method", "MethodConfig": "forget.core.method",
     "UnlearnResult": "forget.core.method", "get_method": "forget.core.method",
@@ -46,14 +51,15 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [  # the keys of _EXPORTS (a test checks)
-    "AuditConfig", "AuditReport", "Certificate", "CodeEraserConfig", "Corpus", "DPRetrainConfig",
-    "DeletionRequest", "ForgetError", "GenerateConfig", "GradDiffConfig", "GradientAscentConfig",
-    "Identifiers", "IdkDPOConfig", "Ledger", "LoraForgetConfig", "METHODS", "Method",
-    "MethodConfig", "NPOConfig", "NoisyGDConfig", "ProcessOutcome", "RetrainConfig", "RomeConfig",
-    "SimNPOConfig", "State", "TextCorpus", "TextEncoderConfig", "TextRecord", "TrainingRecord",
-    "UnlearnResult", "configure_offline", "configure_output", "generate", "get_method",
-    "load_corpus", "open_corpus", "process_request", "resolve_method", "run_audit", "train_model",
-    "training_records",
+    "AuditConfig", "AuditReport", "Certificate", "CodeEraserConfig", "Corpus", "CorpusIndex",
+    "DPRetrainConfig", "DeletionRequest", "FinetuneParams", "ForgetError", "GenerateConfig",
+    "GradDiffConfig", "GradientAscentConfig", "Identifiers", "IdkDPOConfig", "Ledger",
+    "LoraForgetConfig", "METHODS", "Method", "MethodConfig", "NPOConfig", "NoisyGDConfig",
+    "ProcessOutcome", "RetrainConfig", "RomeConfig", "SimNPOConfig", "State", "TextCorpus",
+    "TextEncoderConfig", "TextRecord", "TrainingRecord", "UnlearnResult", "build_index",
+    "configure_offline", "configure_output", "finetune", "generate", "get_method", "import_model",
+    "load_corpus", "open_corpus", "process_request", "recipe_of", "resolve_method", "run_audit",
+    "scope_text_records", "train_model", "training_records",
 ]
 
 
@@ -94,6 +100,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
         open_corpus,
         training_records,
     )
+    from forget.corpus.index import CorpusIndex, build_index
     from forget.errors import ForgetError
     from forget.ledger import DeletionRequest, Identifiers, Ledger, State
     from forget.methods.code_eraser import CodeEraserConfig
@@ -108,5 +115,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from forget.methods.rome import RomeConfig
     from forget.methods.simnpo import SimNPOConfig
     from forget.methods.text_encoder import TextEncoderConfig
+    from forget.models.adopt import import_model
     from forget.models.build import train_model
+    from forget.models.finetune import FinetuneParams, finetune
+    from forget.models.recipe import recipe_of
     from forget.workflow import ProcessOutcome, process_request
+    from forget.workflow.scope_text import scope_text_records

@@ -35,7 +35,8 @@ SHARED_UNITS = {
     "tests/audits/test_verdict.py": "audit reports",  # fail_report, pass_report
     "tests/audits/test_report.py": "audit reports",
 }
-LONG_UNITS_FIRST = ("diffusion world", "tests/workflow/test_resume.py",
+LONG_UNITS_FIRST = ("diffusion world", "tests/workflow/test_own_data.py",
+                    "tests/methods/test_architectures.py", "tests/workflow/test_resume.py",
                     "tests/workflow/test_many_workers.py", "comparison",
                     "tests/workflow/test_workflow.py", "tests/workflow/test_certified_workflow.py",
                     "tests/audits/test_calibration_models.py", "audit reports")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from forget.core.data import ForgetSet, RetainSet
 from forget.core.method import EXACT, METHODS, Method, MethodConfig, UnlearnResult
@@ -75,6 +75,8 @@ class Retrain(Method):
     name = "retrain"
     config_class = RetrainConfig
     guarantee = EXACT
+    # a model that never saw the records cannot over-unlearn: the audit judges the high side
+    audit_requirements: ClassVar[dict[str, Any]] = {"judge_over_unlearning": False}
 
     def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,
             config: MethodConfig | None = None) -> UnlearnResult:

@@ -24,6 +24,7 @@ Token embedding and output head come from the generic ``get_input_embeddings`` /
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,14 +184,16 @@ def is_conv1d(module: torch.nn.Module) -> bool:
 
 def out_features(module: torch.nn.Module) -> int:
     """Output width of a linear map (``nn.Linear`` or GPT-2 ``Conv1D``)."""
-    return int(module.nf if is_conv1d(module) else module.out_features)
+    width: Any = module.nf if is_conv1d(module) else module.out_features
+    return int(width)
 
 
 def weight_out_in(module: torch.nn.Module) -> torch.Tensor:
     """The weight as ``(out, in)`` (``nn.Linear``'s layout). For ``Conv1D`` this is a
     transposed view of its ``(in, out)`` parameter, so an in-place update of the returned
     tensor (``w += ΔW``) edits the module."""
-    return module.weight.T if is_conv1d(module) else module.weight
+    weight: torch.Tensor = module.weight  # type: ignore[assignment]
+    return weight.T if is_conv1d(module) else weight
 
 
 def lora_targets(model: Any, *, scope: str = "ffn", method: str = "this method"
@@ -257,7 +260,7 @@ class _Unflatten(torch.nn.Module):
         return y.reshape(-1, y.shape[-1])
 
 
-def unflatten_for_dp(model: Any):
+def unflatten_for_dp(model: Any) -> Callable[[], None]:
     """Make per-sample gradients see sequences in layers that flatten the batch (OPT): wrap
     each ``ArchSpec.flat_mlp`` module so it runs on ``(B, T, m)``. Returns the function that
     undoes it (call it after Opacus's hooks are removed); a no-op for other architectures."""
@@ -267,7 +270,7 @@ def unflatten_for_dp(model: Any):
         return lambda: None
     batch = [1]
 
-    def remember(mod, args, kwargs):
+    def remember(mod: Any, args: tuple, kwargs: dict) -> None:
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is not None:
             batch[0] = int(ids.shape[0])

@@ -96,3 +96,12 @@ def test_already_forgotten_subjects_leave_the_retain_set(corpus):
     _, rset = subject_sets(corpus, second, already_forgotten=[first])
     gone = {r["record_id"] for r in corpus.records_of(first) + corpus.records_of(second)}
     assert not gone & {e.record_id for e in rset.examples}
+
+
+def test_the_retrain_method_asks_for_the_high_side_only():
+    """An exact retrain cannot over-unlearn: its audit judges only "still remembers"."""
+    from audits import AuditConfig
+    from forget.workflow.steps import audit_config_for
+
+    assert audit_config_for("retrain", AuditConfig()).judge_over_unlearning is False
+    assert audit_config_for("npo", AuditConfig()).judge_over_unlearning is True

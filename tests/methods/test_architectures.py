@@ -211,7 +211,21 @@ def _mamba(tok):
                                         num_hidden_layers=1, expand=2, conv_kernel=2))
 
 
-@pytest.mark.parametrize("name", ["rome", "lora_forget", "retrain", "dp_retrain"])
+def test_retrain_of_an_unknown_architecture_without_a_recipe_is_refused(arch_corpus):
+    """Without a recorded recipe, retraining would have to rebuild the model from scratch,
+    which the suite cannot for a state-space model: the typed error says exact retraining is
+    unavailable and how to get it (fine-tune with a recorded recipe)."""
+    from forget.errors import RetrainUnavailableError
+
+    corpus, tok = arch_corpus
+    fset, rset = subject_sets(corpus, corpus.subject_ids("train")[0])
+    with pytest.raises(RetrainUnavailableError) as err:
+        get_method("retrain").run(model=_mamba(tok), tokenizer=tok, forget=fset, retain=rset,
+                                  config=small_configs()["retrain"])
+    assert "recipe" in str(err.value) and "forget model finetune" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["rome", "lora_forget", "dp_retrain"])
 def test_unsupported_architecture_is_named(name, arch_corpus):
     """A state-space model has no MLP to edit or adapt and cannot be rebuilt by the suite:
     the typed error names the architecture and the method, before anything runs."""
