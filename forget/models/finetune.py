@@ -222,10 +222,10 @@ def finetune_records(
         on_step: called with (steps done, steps in all) after every optimiser step.
         threads: torch intra-op threads to train with (``None``: as set).
     """
-    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+    from transformers import Trainer, TrainerCallback, set_seed
     from transformers.trainer_callback import PrinterCallback
 
-    from forget.models.train import PadCollator, TokenizedTexts
+    from forget.models.train import PadCollator, TokenizedTexts, quiet_training_args
 
     if not records:
         raise InvalidInputError("no training records to fine-tune on; give data with records")
@@ -239,26 +239,11 @@ def finetune_records(
             model = _with_lora(model, hp)
         callbacks = [_StepReporter(on_step, TrainerCallback)] if on_step else []
         with tempfile.TemporaryDirectory(prefix="forget-finetune-") as tmp:
-            args = TrainingArguments(
-                output_dir=tmp,
-                per_device_train_batch_size=hp.batch_size,
-                num_train_epochs=hp.epochs,
-                learning_rate=hp.learning_rate,
-                lr_scheduler_type=hp.lr_scheduler,
+            args = quiet_training_args(
+                tmp, batch_size=hp.batch_size, epochs=hp.epochs,
+                learning_rate=hp.learning_rate, scheduler=hp.lr_scheduler,
                 warmup_steps=math.ceil(hp.warmup_ratio * steps),
-                weight_decay=hp.weight_decay,
-                logging_steps=max(1, steps // 10),
-                # Without a progress bar the Trainer would print each log dict instead.
-                logging_strategy="steps" if progress else "no",
-                save_strategy="no",
-                report_to=[],
-                use_cpu=True,
-                seed=seed,
-                data_seed=seed,
-                dataloader_num_workers=0,
-                disable_tqdm=not progress,
-                remove_unused_columns=False,
-            )
+                weight_decay=hp.weight_decay, steps=steps, seed=seed, progress=progress)
             trainer = Trainer(model=model, args=args, train_dataset=dataset,
                               data_collator=PadCollator(tokenizer.pad_token_id),
                               callbacks=[c() for c in callbacks])

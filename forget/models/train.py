@@ -166,12 +166,29 @@ def config_dims(config) -> tuple[str, int, int, int]:
     return kind, config.hidden_size, config.num_hidden_layers, inter
 
 
+def quiet_training_args(output_dir: str, *, batch_size: int, epochs: int, learning_rate: float,
+                        scheduler: str, warmup_steps: int, weight_decay: float, steps: int,
+                        seed: int, progress: bool):
+    """The suite's CPU ``TrainingArguments``: seeded, nothing saved or reported, and no
+    per-step log lines unless a progress bar is shown (without one the Trainer would print
+    each log dict instead)."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=batch_size,
+        num_train_epochs=epochs, learning_rate=learning_rate, lr_scheduler_type=scheduler,
+        warmup_steps=warmup_steps, weight_decay=weight_decay,
+        logging_steps=max(1, steps // 10), logging_strategy="steps" if progress else "no",
+        save_strategy="no", report_to=[], use_cpu=True, seed=seed, data_seed=seed,
+        dataloader_num_workers=0, disable_tqdm=not progress, remove_unused_columns=False)
+
+
 def train_lm(
     records: Sequence[TrainingRecord], tokenizer, size: ModelSize, *, seed: int = 0,
     progress: bool = True, epochs: int | None = None, arch: str = "llama",
 ):
     """Train a new ``arch`` model on ``records`` with the HF Trainer; returned in eval mode."""
-    from transformers import Trainer, TrainingArguments
+    from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback
 
     if not records:
@@ -181,26 +198,10 @@ def train_lm(
     n_epochs = epochs or size.epochs
     steps = math.ceil(len(dataset) / size.batch_size) * n_epochs
     with tempfile.TemporaryDirectory(prefix="forget-train-") as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=size.batch_size,
-            num_train_epochs=n_epochs,
-            learning_rate=size.learning_rate,
-            lr_scheduler_type="cosine",
-            warmup_steps=max(1, steps // 20),
-            weight_decay=0.0,
-            logging_steps=max(1, steps // 10),
-            # Without a progress bar the Trainer would print each log dict instead.
-            logging_strategy="steps" if progress else "no",
-            save_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            seed=seed,
-            data_seed=seed,
-            dataloader_num_workers=0,
-            disable_tqdm=not progress,
-            remove_unused_columns=False,
-        )
+        args = quiet_training_args(
+            tmp, batch_size=size.batch_size, epochs=n_epochs, learning_rate=size.learning_rate,
+            scheduler="cosine", warmup_steps=max(1, steps // 20), weight_decay=0.0,
+            steps=steps, seed=seed, progress=progress)
         trainer = Trainer(model=model, args=args, train_dataset=dataset,
                           data_collator=PadCollator(pad_token_id(tokenizer)))
         if not progress:

@@ -139,7 +139,8 @@ class TextData(WorkData):
         rows = audit_records(self.corpus, scope) if scope.record_ids else []
         # offsets and kinds only (never a value): what the methods forget and the audit tests
         spans = {r["record_id"]: [dict(s) for s in r["spans"]] for r in rows}
-        return scope.summary() | {"subject_id": scope.subject_id, "spans": spans}
+        return scope.summary() | {"subject_id": scope.subject_id, "spans": spans,
+                                  "found_by": dict(scope.details)}  # index or scan, counts
 
     def sets(self, scope: dict, *, already_erased: Iterable[str]) -> tuple[ForgetSet, RetainSet]:
         wanted = list(scope["record_ids"])

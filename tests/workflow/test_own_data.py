@@ -66,8 +66,12 @@ def test_a_fine_tuned_gpt2_on_parquet_forgets_a_person_with_a_certificate(gpt2_t
     assert greedy_leaks(w["model"], rows) >= 2  # the fine-tune memorised the person
     db = root / "ledger.db"
     _submit(db, "r-own")
+    # scoping looks the request up in a keyed-hash index of the tickets (no scan)
+    _ok(run_cli("corpus", "index", "--data", str(w["data"]), "--text-field", "body",
+                "--id-field", "doc_id", "--out", str(root / "index")))
     proc = run_cli("process", "r-own", "--ledger", str(db), "--model", str(w["model"]),
                    "--data", str(w["data"]), "--text-field", "body", "--id-field", "doc_id",
+                   "--index", str(root / "index"),
                    "--out", str(root / "out"), "--registry", str(root / "registry"),
                    "--audit-config", str(_audit_config(root)))
     said = _ok(proc)
@@ -82,6 +86,8 @@ def test_a_fine_tuned_gpt2_on_parquet_forgets_a_person_with_a_certificate(gpt2_t
     scope = json.loads((root / "out" / "r-own" / "scope.json").read_text())
     subject_ids = {r["doc_id"] for r in rows if SUBJECT.name in r["body"]}
     assert set(scope["record_ids"]) == subject_ids
+    assert scope["found_by"]["mode"] == "index"
+    assert leaks(root / "index", VALUES) == []
 
 
 def test_a_model_without_a_recipe_is_processed_honestly(gpt2_tickets, tmp_path):
