@@ -8,6 +8,7 @@ scores set the pass band of every statistical check (:mod:`audits.calibration`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import time
@@ -109,10 +110,16 @@ def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prom
     return ext, exp
 
 
+# AuditConfig fields that only change how measures are judged, never what is measured.
+VERDICT_ONLY = ("judge_over_unlearning",)
+
+
 def _inputs_key(recs, nonmembers, retain, holdout, lm_eval_dir, c: AuditConfig,
                 reference, relearn_texts: Sequence[str] = ()) -> str:
-    """A digest of everything besides the model that a control's measures depend on."""
-    h = hashlib.sha256(c.config_hash().encode())
+    """A digest of everything besides the model that a control's measures depend on (the
+    verdict-only settings, e.g. ``judge_over_unlearning``, change no measure: left out)."""
+    measured = dataclasses.replace(c, **{k: getattr(AuditConfig(), k) for k in VERDICT_ONLY})
+    h = hashlib.sha256(measured.config_hash().encode())
     for r in (*recs, *nonmembers):
         h.update(f"{r.record_id}|{r.text}|{[(s.kind, s.start, s.end) for s in r.spans]}".encode())
     for t in (*retain, "\x00", *holdout, "\x01", *relearn_texts):

@@ -148,7 +148,8 @@ def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_sub
     cfg = CompareConfig(methods=("retrain", "gradient_ascent", "npo"), subject_ids=(trained_subject,),
                         worst_case=False, batch=True, sequential=2, sequential_methods=("npo",),
                         code_files=1, code_methods=("code_eraser",),
-                        audit={"bootstrap": 200, "samples": 2, "relearn_steps": 3})
+                        audit={"bootstrap": 200, "samples": 2, "relearn_steps": 3,
+                               "mia_verdict_attacks": ("loss",), "char_rank_kinds": ()})
     work = tmp_path_factory.mktemp("comparison")
     n = torch.get_num_threads()
     torch.set_num_threads(1)

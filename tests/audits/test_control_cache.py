@@ -45,3 +45,11 @@ def test_controls_are_audited_once_per_cache(tiny_pair, retrained_pair, audit_in
                   config=AuditConfig(samples=0, bootstrap=50, relearn_steps=1, quantize=False,
                                      paraphrase=False, seed=1), cache=cache, **audit_inputs)
     assert roles[3:] == ["audited", "original"]
+    # A verdict-only setting (how an exact retrain is judged) measures nothing new: reused.
+    import dataclasses
+
+    with one_thread_ctx():
+        run_audit(model=retrained_pair[0], tokenizer=retrained_pair[1], original=tiny_pair,
+                  config=dataclasses.replace(cfg, judge_over_unlearning=False), cache=cache,
+                  **audit_inputs)
+    assert roles[5:] == ["audited"]
