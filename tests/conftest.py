@@ -35,12 +35,11 @@ SHARED_UNITS = {
     "tests/audits/test_verdict.py": "audit reports",  # fail_report, pass_report
     "tests/audits/test_report.py": "audit reports",
 }
-LONG_UNITS_FIRST = ("tests/workflow/test_workflow.py", "comparison", "diffusion world",
-                    "tests/workflow/test_many_workers.py", "tests/workflow/test_model_line.py",
-                    "tests/workflow/test_own_data.py", "tests/workflow/test_resume.py",
-                    "tests/audits/test_calibration_models.py",
-                    "tests/methods/test_architectures.py",
-                    "tests/workflow/test_certified_workflow.py", "audit reports")
+LONG_UNITS_FIRST = ("diffusion world", "tests/workflow/test_own_data.py",
+                    "tests/methods/test_architectures.py", "tests/workflow/test_resume.py",
+                    "tests/workflow/test_many_workers.py", "comparison",
+                    "tests/workflow/test_workflow.py", "tests/workflow/test_certified_workflow.py",
+                    "tests/audits/test_calibration_models.py", "audit reports")
 
 
 def work_unit(nodeid: str) -> str:
@@ -61,20 +60,6 @@ def pytest_xdist_make_scheduler(config, log):
     class SharedFixtureScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)
-
-        def _reschedule(self, node) -> None:
-            # xdist hands a node its next unit while 2 of its tests are still pending, so a
-            # long unit of few tests pulls a second long unit onto the same node and the
-            # other node ends idle. Here a node gets its next unit only when its last test
-            # waits for one (a worker runs a test once it knows the next: pending 1).
-            if node.shutting_down:
-                return
-            if not self.workqueue:
-                node.shutdown()
-                return
-            if self._pending_of(self.assigned_work[node]) > 1:
-                return
-            self._assign_work_unit(node)
 
         def _assign_work_unit(self, node) -> None:
             for unit in LONG_UNITS_FIRST:
