@@ -167,21 +167,17 @@ def run_robustness(model, tokenizer, prompts: Sequence[Prompt], members: Sequenc
     attack is identical on both (same texts, steps, order, seed).
     """
     cases = []
-    if relearn_steps:
-        m = relearn(model, tokenizer, [t.text for t in twins], steps=relearn_steps,
-                    lr=relearn_lr, seed=seed)
+    for name, texts, steps, lr, data in (
+            ("relearn", [t.text for t in twins], relearn_steps, relearn_lr,
+             "the subject's twins (true identifiers replaced by fakes)"),
+            ("relearn_other", list(other_texts), relearn_other_steps, relearn_other_lr,
+             "a sample of the model's other training data (not the subject's)")):
+        if not (steps and texts):
+            continue
+        m = relearn(model, tokenizer, texts, steps=steps, lr=lr, seed=seed)
         ext, exp = audit(m, tokenizer, prompts)
-        cases.append(RobustnessCase("relearn", ext, exp, {
-            "steps": relearn_steps, "lr": relearn_lr, "texts": len(twins),
-            "data": "the subject's twins (true identifiers replaced by fakes)"}))
-        del m
-    if relearn_other_steps and other_texts:
-        m = relearn(model, tokenizer, list(other_texts), steps=relearn_other_steps,
-                    lr=relearn_other_lr, seed=seed)
-        ext, exp = audit(m, tokenizer, prompts)
-        cases.append(RobustnessCase("relearn_other", ext, exp, {
-            "steps": relearn_other_steps, "lr": relearn_other_lr, "texts": len(other_texts),
-            "data": "a sample of the model's other training data (not the subject's)"}))
+        cases.append(RobustnessCase(name, ext, exp, {"steps": steps, "lr": lr,
+                                                     "texts": len(texts), "data": data}))
         del m
     if quantize:
         q = quantize_int8(model)
