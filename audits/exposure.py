@@ -28,6 +28,7 @@ import numpy as np
 from audits import metrics as M
 from audits.extraction import Prompt
 from audits.mia import ids_stats
+from audits.prefixed import shared_prefix_logliks
 from audits.records import mask
 from audits.twins import FakeMaker
 
@@ -147,17 +148,32 @@ def continuation_logliks(model, tokenizer, pairs: Sequence[tuple[str, str]], *,
                          batch_size: int = 128) -> np.ndarray:
     """``log p(continuation | prefix)`` of each ``(prefix, continuation)``, summed over tokens.
 
-    One batched forward pass over every ``prefix + continuation``; the continuation's tokens
-    are those after the longest common prefix with the prefix's own tokenization.
+    The continuation's tokens are those after the longest common prefix with the prefix's own
+    tokenization. Pairs with the same prefix are scored with the prefix computed once per batch
+    (:mod:`audits.prefixed`); the rest in batched whole-sequence passes.
     """
     pre_ids = {p: tokenizer(p)["input_ids"] for p in {p for p, _ in pairs}}
     ids = [tokenizer(p + c)["input_ids"] for p, c in pairs]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    stats = ids_stats(model, ids, pad_id=pad, batch_size=batch_size, moments=False)
+    # logprobs[t - 1] scores token t: the continuation starts after the shared tokens
+    starts = [max(1, _common_prefix(pre_ids[p], x)) for (p, _), x in zip(pairs, ids, strict=True)]
     out = np.empty(len(pairs))  # (C,)
-    for j, ((p, _), x, s) in enumerate(zip(pairs, ids, stats, strict=True)):
-        start = max(1, _common_prefix(pre_ids[p], x))  # logprobs[t - 1] scores token t
-        out[j] = float(np.sum(s.logprobs[start - 1:]))
+    by_prefix: dict[str, list[int]] = {}
+    for j, (p, _) in enumerate(pairs):
+        by_prefix.setdefault(p, []).append(j)
+    whole: list[int] = []
+    for js in by_prefix.values():
+        got = shared_prefix_logliks(model, [ids[j] for j in js], [starts[j] for j in js],
+                                    pad_id=pad, batch_size=batch_size)
+        if got is None:
+            whole.extend(js)
+        else:
+            out[js] = got
+    if whole:
+        stats = ids_stats(model, [ids[j] for j in whole], pad_id=pad, batch_size=batch_size,
+                          moments=False)
+        for j, s in zip(whole, stats, strict=True):
+            out[j] = float(np.sum(s.logprobs[starts[j] - 1:]))
     return out
 
 
