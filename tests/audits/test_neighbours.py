@@ -110,3 +110,14 @@ def test_run_audit_reports_neighbours_without_their_identifiers(tiny_pair, retra
               for r in recs for s in r["spans"]}
     dumped = js.read_text()
     assert not [v for v in values if v in page or v in dumped]
+
+
+@pytest.mark.parametrize("n, words", [(5, "the 5 people closest to them were no more exposed"),
+                                      (1, "the 1 person closest to them was no more"),
+                                      (0, None)])
+def test_a_passing_answer_says_how_many_neighbours_were_checked(n, words):
+    from audits.report import plain_answer
+    from audits.verdict import Verdict
+
+    text = plain_answer(Verdict(PASS, "pass"), [], {"neighbours": n})
+    assert (words in text) if words else "closest" not in text
