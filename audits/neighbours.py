@@ -41,11 +41,14 @@ class NeighbourStats:
     probes: int
     hits_original: int
     hits_audited: int
-    newly_extracted: int  # identifiers the audited model returns verbatim, the original not
+    newly_extracted: int  # returned verbatim by the audited model, not by the original (nor
+    #                       by the retrained control, when one is given)
     loglik_original: float
     loglik_audited: float
     gain: float  # loglik_audited - loglik_original
     excess_gain: float  # gain - the population's median gain
+    hits_control: int | None = None  # the retrained control's verbatim hits
+    control_excess_gain: float | None = None  # the same excess gain of the retrained control
 
 
 @dataclass
@@ -69,8 +72,10 @@ class NeighboursResult:
         return [k for k, n in self.neighbours.items() if n.newly_extracted]
 
     def raised_labels(self, max_gain: float) -> list[str]:
-        """Labels whose excess gain exceeds ``max_gain`` nats per token."""
-        return [k for k, n in self.neighbours.items() if n.excess_gain > max_gain]
+        """Labels whose excess gain exceeds ``max_gain`` nats per token, plus the retrained
+        control's own excess gain where that is positive (what retraining alone does)."""
+        return [k for k, n in self.neighbours.items()
+                if n.excess_gain > max_gain + max(0.0, n.control_excess_gain or 0.0)]
 
     @property
     def max_excess_gain(self) -> float | None:
@@ -105,7 +110,8 @@ def _probes(records: Sequence[Record], kinds: Sequence[str]):
 
 def run_neighbours(model, tokenizer, original: tuple, groups: Mapping[str, Sequence[
         Record | Mapping]], *, kinds: Sequence[str], population: Sequence[str] = (),
-        batch_size: int = 32, original_cache: dict | None = None) -> NeighboursResult:
+        batch_size: int = 32, original_cache: dict | None = None,
+        control: tuple | None = None) -> NeighboursResult:
     """Measure each neighbour on the audited ``model`` and on the ``original`` control.
 
     Args:
@@ -116,6 +122,11 @@ def run_neighbours(model, tokenizer, original: tuple, groups: Mapping[str, Seque
         population: other people's texts whose median gain is the reference.
         original_cache: a dict for the original model's measures (they depend only on the
             original model and these inputs); reused when given the same dict again.
+        control: ``(model, tokenizer)`` of a model retrained without the subject. A model
+            trained again on the same people memorises them a little differently by chance;
+            what the control also does is not counted: an identifier is newly extracted only
+            if neither the original nor the control returns it, and a likelihood rise counts
+            only beyond the control's own (when positive).
     """
     recs = {str(k): as_records(v) for k, v in groups.items()}
     _check_labels(recs)
@@ -137,8 +148,11 @@ def run_neighbours(model, tokenizer, original: tuple, groups: Mapping[str, Seque
         if original_cache is not None:
             original_cache["measures"] = base
     now = measure(model, tokenizer)
+    ctl = None if control is None else (now if control[0] is model else measure(*control))
     n_txt = len(texts)
     pop_gain = np.asarray(now[0][n_txt:], dtype=np.float64) - np.asarray(base[0][n_txt:])
+    ctl_pop = None if ctl is None else \
+        np.asarray(ctl[0][n_txt:], dtype=np.float64) - np.asarray(base[0][n_txt:])
     out = NeighboursResult(population_texts=len(pop))
     out.population_gain_sd = float(pop_gain.std(ddof=1)) if pop_gain.size > 1 else 0.0
     t = p = 0
@@ -148,11 +162,16 @@ def run_neighbours(model, tokenizer, original: tuple, groups: Mapping[str, Seque
         o_ll = float(np.mean(base[0][t: t + n]))
         a_ll = float(np.mean(now[0][t: t + n]))
         o_hits, a_hits = base[1][p: p + m], now[1][p: p + m]
-        per.append((k, dict(records=n, probes=m, hits_original=sum(o_hits),
-                            hits_audited=sum(a_hits),
-                            newly_extracted=sum(a and not o for a, o in zip(
-                                a_hits, o_hits, strict=True)),
-                            loglik_original=o_ll, loglik_audited=a_ll, gain=a_ll - o_ll)))
+        c_hits = ctl[1][p: p + m] if ctl is not None else [False] * m
+        d = dict(records=n, probes=m, hits_original=sum(o_hits), hits_audited=sum(a_hits),
+                 newly_extracted=sum(a and not o and not c for a, o, c in zip(
+                     a_hits, o_hits, c_hits, strict=True)),
+                 loglik_original=o_ll, loglik_audited=a_ll, gain=a_ll - o_ll)
+        if ctl is not None:
+            c_gain = float(np.mean(ctl[0][t: t + n])) - o_ll
+            d |= {"hits_control": sum(c_hits), "control_excess_gain": float(
+                excess_gains([c_gain], ctl_pop)[0][0])}
+        per.append((k, d))
         t, p = t + n, p + m
     excess, out.population_gain = excess_gains([d["gain"] for _, d in per], pop_gain)
     for (k, d), e in zip(per, excess, strict=True):

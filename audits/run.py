@@ -230,8 +230,9 @@ def run_audit(
             (e.g. ``neighbour-1``; never a name): the audited model must not have made them
             more exposed than the ``original`` model left them (the ``neighbours:extraction``
             and ``neighbours:likelihood`` checks, :mod:`audits.neighbours`; the ``retain``
-            texts are the comparison population). Needs ``original``; without it the neighbours
-            are not measured (and the audit is inconclusive: ``require_original_control``).
+            texts are the comparison population; what the ``retrained`` control does too is not
+            counted). Needs ``original``; without it the neighbours are not measured (and the
+            audit is inconclusive: ``require_original_control``).
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
@@ -278,7 +279,7 @@ def run_audit(
             neighbours, retain, c)) if cache is not None else None
         target.neighbours = run_neighbours(
             model, tokenizer, original, neighbours, kinds=c.neighbour_kinds,
-            population=retain, batch_size=c.batch_size,
+            population=retain, batch_size=c.batch_size, control=retrained,
             original_cache=cache.setdefault(nkey, {}) if nkey is not None else None)
     audits = {"audited": target}
     key = _inputs_key(recs, plan.nonmembers, retain, holdout, lm_eval_dir, c, reference,

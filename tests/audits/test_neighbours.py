@@ -65,6 +65,21 @@ def test_an_unchanged_model_passes(tiny_pair, neighbour_inputs):
     assert "measures" in cache  # the original's measures, for the next audit of this request
 
 
+def test_what_the_retrained_control_does_too_is_not_counted(tiny_pair, retrained_pair,
+                                                           neighbour_inputs):
+    """A control that learned the neighbour as well (here: the audited model itself) explains
+    the rise and the new extraction: nothing is flagged, and the report says why."""
+    cfg = AuditConfig()
+    with one_thread():
+        r = run_neighbours(*tiny_pair, retrained_pair, neighbour_inputs["groups"],
+                           kinds=cfg.neighbour_kinds, population=neighbour_inputs["population"],
+                           control=tiny_pair)
+    n = r.neighbours["neighbour-1"]
+    assert n.hits_control == n.hits_audited >= 1 and n.newly_extracted == 0
+    assert n.control_excess_gain == pytest.approx(n.excess_gain) and n.excess_gain > 1
+    assert [c.passed for c in neighbours_checks(r, cfg)] == [True, True]
+
+
 def test_a_label_holding_an_identifier_is_refused(tiny_pair, corpus, trained_subject):
     recs = [r for r in corpus.records_of(trained_subject) if r["spans"]][:1]
     value = recs[0]["text"][recs[0]["spans"][0]["start"]: recs[0]["spans"][0]["end"]]
