@@ -142,13 +142,15 @@ TEXT_RECORDS_PER_NEIGHBOUR = 20
 
 
 def text_neighbours(corpus, forget, erased: set[str], *, trained_ids: set[str] = frozenset(),
-                    k: int = NEIGHBOURS) -> tuple[list[Neighbour], dict[str, list[dict]], str]:
+                    k: int = NEIGHBOURS, find_spans=None,
+                    ) -> tuple[list[Neighbour], dict[str, list[dict]], str]:
     """For an organisation's own files (:class:`forget.corpus.TextCorpus`): other people are
     the owners of the corpus's group field. Shared records: records the request's scoping
     found (they mention the subject) that belong to another owner. Similarity over the first
     ``TEXT_SCAN_RECORDS`` records. The neighbours' identifier spans are what Presidio's
     offline recognizers find in their records (no ground truth). Without a group field no
-    one else can be told apart: none are chosen, and ``reason`` says so."""
+    one else can be told apart: none are chosen, and ``reason`` says so. ``find_spans``:
+    texts -> spans per text (default :func:`forget.workflow.scope_text.pii_spans`)."""
     if not getattr(corpus, "group_field", None):
         return [], {}, ("the data has no owner (group) field, so the records of other people "
                         "cannot be told apart")
@@ -173,15 +175,19 @@ def text_neighbours(corpus, forget, erased: set[str], *, trained_ids: set[str] =
         seen += len(batch)
         if seen >= TEXT_SCAN_RECORDS:
             break
-    cands = sorted(g for g in rows if g != subject)
+    cands = sorted(g for g in texts if g != subject)
     chosen = rank(subject, shared, texts, cands, k=k)
     if not chosen:
         return [], {}, "no other owner has records in the part of the data read"
-    from forget.workflow.scope_text import pii_spans
+    if find_spans is None:
+        from forget.workflow.scope_text import pii_spans as find_spans
 
-    picked = {n.label: rows[n.subject_id][:TEXT_RECORDS_PER_NEIGHBOUR] for n in chosen}
+    # A neighbour whose only records are the request's own (they name the subject) has
+    # nothing left to test: chosen (the summary counts it), not measured.
+    picked = {n.label: rows[n.subject_id][:TEXT_RECORDS_PER_NEIGHBOUR] for n in chosen
+              if rows.get(n.subject_id)}
     flat = [r for rs in picked.values() for r in rs]
-    spans = dict(zip([r.record_id for r in flat], pii_spans([r.text for r in flat]),
+    spans = dict(zip([r.record_id for r in flat], find_spans([r.text for r in flat]),
                      strict=True))
     recs = {label: [{"record_id": r.record_id, "text": r.text, "spans": spans[r.record_id]}
                     for r in rs] for label, rs in picked.items()}

@@ -81,3 +81,42 @@ def test_without_a_person_or_an_owner_field_none_are_chosen(corpus):
 
     chosen, recs, reason = text_neighbours(NoGroups(), None, set())
     assert not chosen and not recs and "no owner (group) field" in reason
+
+
+def test_own_files_with_an_owner_field():
+    """Owners are the people: a record the scoping found (it names the subject) that belongs to
+    another owner is a shared record; the spans are Presidio's (stood in for here by a phone
+    pattern: Presidio's start-up costs more than this test may)."""
+    import re
+    from types import SimpleNamespace
+
+    phone = re.compile(r"\(\d{3}\) \d{3}-\d{4}")
+
+    def spans(texts):
+        return [[{"kind": "phone", "start": m.start(), "end": m.end()}
+                 for m in phone.finditer(t)] for t in texts]
+
+    def rec(rid, text, group):
+        return SimpleNamespace(record_id=rid, text=text, group=group)
+
+    rows = [rec("r1", "Ada Reyes asked about billing, call (415) 555-0134.", "ada"),
+            rec("r2", "Bo Lind wrote that Ada Reyes owes him a ticket; bo@mail.test", "bo"),
+            rec("r3", "Cy Moss asked about billing, call (212) 555-0199.", "cy"),
+            rec("r4", "Di Park: printer jam, di@mail.test", "di")]
+
+    class Grouped:
+        group_field = "owner"
+
+        def batches(self):
+            yield rows
+
+    forget = SimpleNamespace(subject_id="ada", examples=[SimpleNamespace(record_id="r1"),
+                                                         SimpleNamespace(record_id="r2")])
+    chosen, recs, reason = text_neighbours(Grouped(), forget, set(), k=2, find_spans=spans)
+    assert reason == "" and [n.subject_id for n in chosen] == ["bo", "cy"]
+    assert chosen[0].shared_records == 1 and chosen[1].shared_records == 0
+    # bo's only record is the request's own (it names the subject): nothing of bo's is left
+    # to test; cy's record is tested with the phone found in it
+    assert list(recs) == ["neighbour-2"]
+    (r,) = recs["neighbour-2"]
+    assert r["record_id"] == "r3" and {s["kind"] for s in r["spans"]} == {"phone"}
