@@ -35,7 +35,14 @@ def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 def token_stats(model, tokenizer, texts: Sequence[str], *, batch_size: int = 32,
                 moments: bool = True) -> list[TokenStats]:
     """One forward pass per batch; per text, token log-probs and (optionally) vocab moments."""
-    ids = [tokenizer(t)["input_ids"] for t in texts]
+    from transformers import PreTrainedTokenizerBase
+
+    # A Hugging Face tokenizer encodes the whole list in one call (the same ids as one text at
+    # a time: no padding, no truncation); any other callable one text at a time.
+    if isinstance(tokenizer, PreTrainedTokenizerBase) and len(texts):
+        ids = list(tokenizer(list(texts))["input_ids"])
+    else:
+        ids = [tokenizer(t)["input_ids"] for t in texts]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return ids_stats(model, ids, pad_id=pad, batch_size=batch_size, moments=moments)
 
@@ -43,7 +50,13 @@ def token_stats(model, tokenizer, texts: Sequence[str], *, batch_size: int = 32,
 @torch.no_grad()
 def ids_stats(model, ids: Sequence[list[int]], *, pad_id: int = 0, batch_size: int = 32,
               moments: bool = True) -> list[TokenStats]:
-    """:func:`token_stats` on token id lists (each starting with ``<s>``)."""
+    """:func:`token_stats` on token id lists (each starting with ``<s>``).
+
+    Cost (bench/audit.py, profiled): besides the forward pass, the work is a few passes over
+    the ``(B, T, V)`` logits. They run on the whole contiguous logits tensor (batches are sorted
+    by length, so padding is a few percent) and only the ``(B, T)`` results are selected:
+    selecting the valid rows of the logits first copied the largest tensor of the batch.
+    """
     out: list[TokenStats | None] = [None] * len(ids)
     device = next(model.parameters()).device
     for idx in _batches([len(x) for x in ids], batch_size):
@@ -54,40 +67,69 @@ def ids_stats(model, ids: Sequence[list[int]], *, pad_id: int = 0, batch_size: i
             batch[row, : len(ids[i])] = torch.tensor(ids[i])
             mask[row, : len(ids[i])] = 1
         logits = model(input_ids=batch.to(device), attention_mask=mask.to(device)).logits
-        # Only real next-token positions: (N, V) with N = sum of (len - 1) over the batch.
+        logits = logits.float()  # (B, T, V); no copy when the model computes in float32
+        # Real next-token positions: N = sum of (len - 1) over the batch, row-major.
         valid = mask[:, 1:].bool().to(device)  # (B, T-1)
-        logits = logits[:, :-1][valid].float()  # (N, V)
-        targets = batch[:, 1:].to(device)[valid]  # (N,)
-        logp = torch.log_softmax(logits, -1)  # (N, V)
-        tok = logp.gather(-1, targets[:, None]).squeeze(-1)  # (N,)
+        targets = batch[:, 1:].to(device)  # (B, T-1)
+        logp = torch.log_softmax(logits, -1)  # (B, T, V)
+        tok = logp[:, :-1].gather(-1, targets[..., None]).squeeze(-1)[valid]  # (N,)
         counts = [len(ids[i]) - 1 for i in idx]
+        cuts = np.cumsum(counts)[:-1]
         parts_mu = parts_sigma = [None] * len(idx)
         if moments:
-            # E_p[log p] and E_p[(log p)^2] from one (N, V) temporary, reused in place.
-            t = logp.exp().mul_(logp)  # (N, V): p log p
-            mu = t.sum(-1)  # (N,)
-            m2 = t.mul_(logp).sum(-1)  # (N,): sum p (log p)^2
-            sigma = (m2 - mu.square()).clamp_min(0).sqrt()  # (N,)
-            parts_mu = [x.double().numpy() for x in mu.cpu().split(counts)]
-            parts_sigma = [x.double().numpy() for x in sigma.cpu().split(counts)]
-        for i, tl, m_, s_ in zip(idx, tok.cpu().split(counts), parts_mu, parts_sigma,
-                                 strict=True):
-            out[i] = TokenStats(tl.double().numpy(), m_, s_)
+            # E_p[log p] and E_p[(log p)^2] from one (B, T, V) temporary, reused in place.
+            t = logp.exp().mul_(logp)  # (B, T, V): p log p
+            mu = t.sum(-1)  # (B, T)
+            m2 = t.mul_(logp).sum(-1)  # (B, T): sum p (log p)^2
+            sigma = (m2 - mu.square()).clamp_min(0).sqrt()  # (B, T)
+            parts_mu = np.split(mu[:, :-1][valid].cpu().double().numpy(), cuts)
+            parts_sigma = np.split(sigma[:, :-1][valid].cpu().double().numpy(), cuts)
+        parts_tok = np.split(tok.cpu().double().numpy(), cuts)
+        for i, tl, m_, s_ in zip(idx, parts_tok, parts_mu, parts_sigma, strict=True):
+            out[i] = TokenStats(tl, m_, s_)
     return out  # type: ignore[return-value]
+
+
+def _sums(rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row sums and lengths of ragged float64 rows, in one pass: ``(sums, lengths)``."""
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    flat = np.concatenate([np.asarray(r, dtype=np.float64) for r in rows]) if rows else \
+        np.zeros(0)
+    seg = np.repeat(np.arange(len(rows)), lengths)
+    return np.bincount(seg, weights=flat, minlength=len(rows)), lengths.astype(np.float64)
 
 
 def scores_from_stats(texts: Sequence[str], stats: Sequence[TokenStats], *, k: float = 0.2,
                       reference: Sequence[TokenStats] | None = None) -> dict[str, list[float]]:
-    """Every attack's score per text (higher = more likely a member)."""
-    out: dict[str, list[float]] = {"loss": [], "zlib": [], "min_k": [], "min_k_pp": []}
-    for text, s in zip(texts, stats, strict=True):
-        out["loss"].append(M.loss_score(s.logprobs))
-        out["zlib"].append(M.zlib_score(s.logprobs, text))
-        out["min_k"].append(M.min_k_score(s.logprobs, k))
-        out["min_k_pp"].append(M.min_k_pp_score(s.logprobs, s.mu, s.sigma, k))
-    if reference is not None:
-        out["reference"] = [M.reference_score(s.logprobs, r.logprobs)
-                            for s, r in zip(stats, reference, strict=True)]
+    """Every attack's score per text (higher = more likely a member).
+
+    The formulas of :mod:`audits.metrics` (``loss_score``, ``zlib_score``, ``min_k_score``,
+    ``min_k_pp_score``, ``reference_score``), computed for all texts at once: per-text numpy
+    calls on arrays of a few dozen tokens cost more than the arithmetic (profiled: about a
+    third of the scoring overhead over a plain forward pass).
+    """
+    if len(texts) != len(stats) or (reference is not None and len(reference) != len(stats)):
+        raise ValueError(f"{len(texts)} texts, {len(stats)} token statistics"
+                         + ("" if reference is None else f", {len(reference)} reference ones")
+                         + ": expected one per text")
+    lp = [s.logprobs for s in stats]
+    total, n = _sums(lp)
+    lengths = n.astype(np.int64)
+    cuts = np.cumsum(lengths)[:-1]
+    pp = M.min_k_pp_token_scores(*(np.concatenate(x) if len(stats) else np.zeros(0) for x in (
+        lp, [s.mu for s in stats], [s.sigma for s in stats]))).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty text: NaN, as np.mean
+        loss = total / n
+        out: dict[str, list[float]] = {
+            "loss": loss.tolist(),
+            "zlib": (total / np.array([M.zlib_entropy(t) for t in texts], dtype=np.float64)
+                     ).tolist(),
+            "min_k": M.lowest_k_means(lp, k).tolist(),
+            "min_k_pp": M.lowest_k_means(np.split(pp, cuts) if len(stats) else [], k).tolist(),
+        }
+        if reference is not None:
+            r_total, r_n = _sums([r.logprobs for r in reference])
+            out["reference"] = (loss - r_total / r_n).tolist()
     return out
 
 

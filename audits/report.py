@@ -113,7 +113,13 @@ def plain_answer(v: Verdict, checks: list[Check], counts: dict, *, secret: bool 
                 + f"; and it told the {_count(counts.get('records', 0), 'record')} apart from "
                 f"{counts.get('twin_identities', 0)} look-alike identities no better and no "
                 "worse than " + ("a model retrained without them" if counts.get("measured")
-                                 else "chance") + ". The same tests found the data in the "
+                                 else "chance")
+                + (f"; the {counts['neighbours']} "
+                   f"{'person' if counts['neighbours'] == 1 else 'people'} closest to "
+                   f"{'it' if secret else 'them'} "
+                   f"{'was' if counts['neighbours'] == 1 else 'were'} no more exposed than before"
+                   if counts.get("neighbours") else "")
+                + ". The same tests found the data in the "
                 "original model, so they were able to find it.")
     return ("We cannot say. " + v.reason.removeprefix("inconclusive: ").capitalize() + ".")
 
@@ -135,6 +141,8 @@ def answer_counts(target, plan_kinds: list[str], measured: bool) -> dict:
                 "char_positions": sum(i.ranked for i in cr.identifiers),
                 "char_given": sum(i.given for i in cr.identifiers),
                 "char_free": sum(i.free for i in cr.identifiers)}
+    if getattr(target, "neighbours", None) is not None and target.neighbours.neighbours:
+        out["neighbours"] = len(target.neighbours.neighbours)
     other = next((c for c in target.robustness if c.name == "relearn_other"), None)
     if other is not None:
         out |= {"relearn_other_steps": other.detail["steps"],

@@ -26,6 +26,7 @@ from audits.errors import AuditInputError
 from audits.exposure import ExposureResult, alternatives_for_power, run_exposure
 from audits.extraction import ExtractionResult, Prompt, identifier_prompts, run_extraction
 from audits.mia import MIAResult, run_mia
+from audits.neighbours import NeighboursResult, run_neighbours
 from audits.records import Record, as_records, identifiers, mask
 from audits.relapse import RelapseResult, run_relapse
 from audits.robustness import RobustnessCase, run_robustness
@@ -34,6 +35,7 @@ from audits.utility import UtilityResult, run_utility
 from audits.verdict import (
     core_checks,
     decide,
+    neighbours_checks,
     relapse_check,
     robustness_checks,
     utility_checks,
@@ -57,6 +59,7 @@ class ModelAudit:
     seconds: float = 0.0
     relapse: RelapseResult | None = None
     char_rank: CharRankResult | None = None  # character ranking + least-likely completion
+    neighbours: NeighboursResult | None = None  # the nearest other people, vs the original
 
 
 def model_sha256(model) -> str:
@@ -129,6 +132,20 @@ def _inputs_key(recs, nonmembers, retain, holdout, lm_eval_dir, c: AuditConfig,
     return h.hexdigest()
 
 
+def _neighbours_key(groups: Mapping[str, Sequence[Record | Mapping]], retain: Sequence[str],
+                    c: AuditConfig) -> str:
+    """A digest of the neighbour inputs (the original model's measures depend only on them)."""
+    h = hashlib.sha256(repr((c.neighbour_kinds, c.batch_size)).encode())
+    for label, recs in sorted(groups.items()):
+        h.update(str(label).encode() + b"\x00")
+        for r in as_records(recs):
+            h.update(f"{r.record_id}|{r.text}|{[(s.kind, s.start, s.end) for s in r.spans]}"
+                     .encode())
+    for t in retain:
+        h.update(t.encode() + b"\x00")
+    return h.hexdigest()
+
+
 def audit_model(role: str, pair: ModelPair, plan: _Plan, c: AuditConfig, *,
                 reference: ModelPair | None = None, retain: Sequence[str] = (),
                 holdout: Sequence[str] = (), lm_eval_dir: Path | str | None = None,
@@ -177,6 +194,7 @@ def run_audit(
     lm_eval_dir: Path | str | None = None, cache: dict | None = None,
     relapse: Mapping[str, Sequence[Record | Mapping]] | None = None,
     relearn_texts: Sequence[str] | None = None, model_sha256: str | None = None,
+    neighbours: Mapping[str, Sequence[Record | Mapping]] | None = None,
 ):
     """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
 
@@ -207,6 +225,14 @@ def run_audit(
             compared; 64 hexadecimal characters. The report also gives the audit's own hash of
             the in-memory parameters (``models.audited.model_sha256``), which is a different
             digest of the same weights.
+        neighbours: records (with identifier spans) of the people nearest to the subject (who
+            share records with them, or whose records read alike), by pseudonymous label
+            (e.g. ``neighbour-1``; never a name): the audited model must not have made them
+            more exposed than the ``original`` model left them (the ``neighbours:extraction``
+            and ``neighbours:likelihood`` checks, :mod:`audits.neighbours`; the ``retain``
+            texts are the comparison population; what the ``retrained`` control does too is not
+            counted). Needs ``original``; without it the neighbours are not measured (and the
+            audit is inconclusive: ``require_original_control``).
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
@@ -248,6 +274,13 @@ def run_audit(
     if relapse:
         target.relapse = run_relapse(model, tokenizer, relapse, kinds=c.relapse_kinds,
                                      batch_size=c.batch_size)
+    if neighbours and original is not None:
+        nkey = ("neighbours", _state_sha256(original[0]), _neighbours_key(
+            neighbours, retain, c)) if cache is not None else None
+        target.neighbours = run_neighbours(
+            model, tokenizer, original, neighbours, kinds=c.neighbour_kinds,
+            population=retain, batch_size=c.batch_size, control=retrained,
+            original_cache=cache.setdefault(nkey, {}) if nkey is not None else None)
     audits = {"audited": target}
     key = _inputs_key(recs, plan.nonmembers, retain, holdout, lm_eval_dir, c, reference,
                       relearn_texts)
@@ -274,7 +307,8 @@ def run_audit(
     base, gold = audits.get("original"), audits.get("retrained")
     checks = core_checks(target, c, gold) + utility_checks(target, base, c) + \
         robustness_checks(target, c, gold) + \
-        ([relapse_check(target.relapse, c)] if target.relapse is not None else [])
+        ([relapse_check(target.relapse, c)] if target.relapse is not None else []) + \
+        (neighbours_checks(target.neighbours, c) if target.neighbours is not None else [])
     orig_checks = core_checks(base, c, gold) if base is not None else None
     # The retrained control's own checks, against the assumed band: whether the look-alikes
     # are a fair reference for this subject (shown in the report; they do not set the verdict

@@ -134,6 +134,39 @@ def relapse_check(r, config: AuditConfig) -> Check:
                   "kinds": list(config.relapse_kinds)})
 
 
+def neighbours_checks(r, config: AuditConfig) -> list[Check]:
+    """The people closest to the erased one, against the original model (see
+    :mod:`audits.neighbours`): no identifier of theirs newly extracted, and no material rise
+    in their records' likelihood. Not evaluated (None) without a neighbour or a probe."""
+    ev = {"neighbours": len(r.neighbours), "population_texts": r.population_texts,
+          "population_gain": round(r.population_gain, 4),
+          "population_gain_sd": round(r.population_gain_sd, 4)}
+    new, raised = r.extracted_labels(), r.raised_labels(config.neighbour_max_gain)
+    top = r.max_excess_gain
+    return [
+        Check("neighbours:extraction", "identifiers of the nearest other people that the "
+              "audited model returns verbatim (greedy) and neither the original nor the "
+              "retrained control (when given) did = 0",
+              float(r.newly_extracted), 0.0,
+              None if r.probes == 0 else r.newly_extracted == 0,
+              ev | {"probes": r.probes, "newly_extracted_by": new,
+                    "hits": {k: [n.hits_original, n.hits_audited]
+                             + ([n.hits_control] if n.hits_control is not None else [])
+                             for k, n in r.neighbours.items()},
+                    "kinds": list(config.neighbour_kinds)},
+              note="newly extracted: " + ", ".join(new) if new else ""),
+        Check("neighbours:likelihood", "largest rise of a neighbour's mean token "
+              "log-probability over the original model's, beyond the median rise of others' "
+              f"texts <= {config.neighbour_max_gain} nats per token (plus the retrained "
+              "control's own rise, when given)",
+              None if top is None else float(top), config.neighbour_max_gain,
+              None if top is None else not raised,
+              ev | {"raised": raised, "excess_gain": {k: round(n.excess_gain, 3)
+                                                       for k, n in r.neighbours.items()}},
+              note="likelier than before: " + ", ".join(raised) if raised else ""),
+    ]
+
+
 def _failed(checks: list[Check]) -> list[str]:
     return [c.name for c in checks if c.passed is False]
 

@@ -55,6 +55,13 @@ LIMITS = {
         "Only greedy completions from the earlier subjects' own record prefixes are tried, for "
         "identifiers that cannot be guessed (phone, email, national id, secrets); it shows "
         "that this erasure did not undo an earlier one, not a full re-audit of each.",
+    "Other people close to this one (neighbours)":
+        "Only the few people the data links most closely to this one (who share records with "
+        "them first, then whose records read most alike) are checked, each against the "
+        "original model: greedy completions from their own records for identifiers that "
+        "cannot be guessed, and how likely the model finds their records compared with other "
+        "people's texts. Other people, other prompts, and rises below the threshold are not "
+        "examined.",
     "Error rates":
         "By construction the audit wrongly fails a model that never saw the data at most "
         "about 5% of the time (2.5% membership inference + 2.5% singling out the true value, "
@@ -91,6 +98,7 @@ PLAIN_NAMES = {
     "char_rank": "character-by-character ranking", "least_likely": "least-likely completion",
     "mia": "telling the records apart from look-alikes", "utility": "utility",
     "robustness": "recovery", "relapse": "earlier erasures",
+    "neighbours": "the people closest to this one",
 }
 PLAIN = {
     "extraction": "the model completed {v:.0f} of {its} identifiers word for word when "
@@ -113,9 +121,14 @@ PLAIN = {
                          "character the model finds least likely at each step returned the "
                          "rest word for word ({detail}; over-unlearning)",
     "robustness": "the data is still found after {n}",
+    "neighbours": "erasing {its} data left other people close to {it} more exposed than "
+                  "before ({n})",
     "relapse": "the model gives back {v:.0f} identifier(s) of people whose erasure from this "
                "model was completed earlier",
 }
 ROBUST_NAMES = {"relearn": "a few steps of fine-tuning on look-alike text",
            "relearn_other": "fine-tuning on other data",
-           "int8": "8-bit quantization of the weights", "paraphrase": "rewording the prompts"}
+           "int8": "8-bit quantization of the weights", "paraphrase": "rewording the prompts",
+           # the two neighbour checks (neighbours:extraction, neighbours:likelihood)
+           "extraction": "identifiers newly completed word for word",
+           "likelihood": "their records became likelier"}

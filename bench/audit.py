@@ -100,6 +100,9 @@ def main() -> None:
         "mia_scoring_tokens_per_s": round(n_tokens / t_full, 1),
         "ratio_mia_vs_plain": round(t_plain / t_full, 3),
         "target_ratio": 0.8,
+        # cProfile of score_texts (1 thread, issue 18.9); what was removed: see audits/mia.py
+        "scoring_profile": "forward pass ~85% of scoring time; the rest: log_softmax and exp "
+                           "over the (B, T, V) logits (Min-K%++ moments), tokenization",
         "whole_audit_s": round(t_audit, 2),
         "whole_audit_note": "one subject, default AuditConfig, original = the same model "
                             "(reused, no extra control run), no retrained control, no lm-eval",

@@ -63,6 +63,11 @@ def audit_cmd(
     retain = [r["text"] for r in corpus.people
               if r["split"] == "train" and r["subject_id"] != subject][:MAX_UTILITY_TEXTS]
     holdout = [r["text"] for r in nonmembers][:MAX_UTILITY_TEXTS]
+    near: dict = {}
+    if orig is not None:  # the nearest other people, against the original (issue 18.5)
+        from forget.workflow.neighbours import generated_neighbours
+
+        _, near, _ = generated_neighbours(corpus, subject, set())
     try:
         with tempfile.TemporaryDirectory(prefix="forget-audit-") as tmp:
             tasks = None
@@ -73,7 +78,7 @@ def audit_cmd(
             report = audits.run_audit(
                 model=pair[0], tokenizer=pair[1], members=members, nonmembers=nonmembers,
                 retain=retain, holdout=holdout, original=orig, retrained=retr, config=cfg,
-                subject_id=subject, lm_eval_dir=tasks)
+                subject_id=subject, lm_eval_dir=tasks, neighbours=near)
         json_path, html_path = report.save(out)
     except audits.AuditError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)

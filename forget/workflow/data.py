@@ -58,6 +58,13 @@ class WorkData:
         request's records nor an earlier erasure's): the retain sample by default."""
         return list(inputs.get("retain", ()))
 
+    def neighbours(self, forget: ForgetSet, erased: set[str]) -> tuple[dict[str, list[dict]],
+                                                                      dict]:
+        """The records of the people nearest to the request's subject, by pseudonymous label
+        (:mod:`forget.workflow.neighbours`), and a summary of the choice for the work folder
+        (labels, shared records, similarity; or why none were chosen)."""
+        return {}, {"skipped": "this kind of data names no other people"}
+
 
 class GeneratedData(WorkData):
     """The generator's corpus: ground-truth spans and owners, a held-out split."""
@@ -97,6 +104,13 @@ class GeneratedData(WorkData):
         from forget.workflow.lines import relapse_records
 
         return relapse_records(self.corpus, erasures)
+
+    def neighbours(self, forget: ForgetSet, erased: set[str]) -> tuple[dict[str, list[dict]],
+                                                                      dict]:
+        from forget.workflow.neighbours import generated_neighbours, summary
+
+        chosen, recs, reason = generated_neighbours(self.corpus, forget.subject_id, erased)
+        return recs, summary(chosen, reason)
 
     def relearn_texts(self, forget: ForgetSet, inputs: dict, erased: set[str]) -> list[str]:
         """For a code request, other training code files (the attack that recovered a
@@ -183,6 +197,14 @@ class TextData(WorkData):
             if len(out) >= limit:
                 break
         return out
+
+    def neighbours(self, forget: ForgetSet, erased: set[str]) -> tuple[dict[str, list[dict]],
+                                                                      dict]:
+        from forget.workflow.neighbours import summary, text_neighbours
+
+        chosen, recs, reason = text_neighbours(self.corpus, forget, erased,
+                                               trained_ids=self.trained_ids)
+        return recs, summary(chosen, reason)
 
     def relapse(self, erasures: list[dict]) -> dict[str, list[dict]]:
         """Each earlier erasure's records with the personal data Presidio finds in them (the

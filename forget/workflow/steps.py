@@ -312,15 +312,18 @@ def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg
                 relapse = data.relapse(base.erasures) if base is not None else {}
                 erased = base.erased_record_ids if base is not None else set()
                 inputs = data.audit_inputs(forget, erased)
+                near, near_info = data.neighbours(forget, erased)  # issue 18.5
                 rep = run_audit(model=net, tokenizer=tok, original=controls["original"],
                                 retrained=controls.get("retrained"), config=cfg,
                                 subject_id=f"request:{ctx.request_id}", lm_eval_dir=lm_dir,
                                 cache=ctx.audit_cache, relapse=relapse,
                                 model_sha256=read_card(attempt.model_dir)["sha256"],
                                 relearn_texts=data.relearn_texts(forget, inputs, erased),
-                                **inputs)
+                                neighbours=near, **inputs)
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
+            if not has_head(attempt.model_dir):  # how the neighbours were chosen (no ids)
+                write_json_atomic(tmp / "neighbours.json", near_info)
             shutil.rmtree(report.parent, ignore_errors=True)
             tmp.rename(report.parent)
     data = json.loads(report.read_text())

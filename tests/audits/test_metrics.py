@@ -84,6 +84,20 @@ def test_min_k_table(lp, k, expected):
     assert M.min_k_score(np.array(lp, float), k) == pytest.approx(expected)
 
 
+@FAST
+@given(st.lists(st.lists(st.floats(-50, 50, allow_nan=False), max_size=40), max_size=12),
+       st.sampled_from([0.05, 0.2, 0.5, 1.0]))
+def test_lowest_k_means_equals_the_per_row_min_k(rows, k):
+    """The batched Min-K% (all texts at once) gives each row's own min_k_score; NaN if empty."""
+    got = M.lowest_k_means([np.array(r, float) for r in rows], k)
+    assert got.shape == (len(rows),)
+    for g, r in zip(got, rows, strict=True):
+        if r:
+            assert g == pytest.approx(M.min_k_score(np.array(r, float), k), rel=1e-9, abs=1e-9)
+        else:
+            assert math.isnan(g)
+
+
 def test_min_k_pp_hand_computed():
     # Two positions over a vocabulary of 2; logits (0, 0) -> p = (.5, .5); (ln 3, 0) -> (.75, .25).
     logits = np.array([[0.0, 0.0], [math.log(3), 0.0]])

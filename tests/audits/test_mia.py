@@ -69,6 +69,24 @@ def test_one_pass_scores_match_hand_computation(text):
     assert s["min_k"][0] == pytest.approx(M.min_k_score(lp, 0.2), abs=1e-5)
 
 
+def test_batched_scores_equal_the_per_text_formulas(tiny_pair, corpus):
+    """The optimised scoring path (one tokenizer call, moments on the whole logits tensor, all
+    texts' scores at once) gives, to 1e-5, the scores of the per-text formulas of
+    audits.metrics on each text scored alone (batch of one: no padding)."""
+    model, tok = tiny_pair
+    texts = [r["text"] for r in corpus.people[:40]] + [corpus.code[0]["text"]]
+    with torch.no_grad():
+        got = score_texts(model, tok, texts, k=0.2, reference=(model, tok), batch_size=16)
+    for i, text in enumerate(texts):
+        (s,) = token_stats(model, tok, [text], batch_size=1)
+        want = {"loss": M.loss_score(s.logprobs), "zlib": M.zlib_score(s.logprobs, text),
+                "min_k": M.min_k_score(s.logprobs, 0.2),
+                "min_k_pp": M.min_k_pp_score(s.logprobs, s.mu, s.sigma, 0.2),
+                "reference": 0.0}
+        for name, v in want.items():
+            assert got[name][i] == pytest.approx(v, abs=1e-5), (name, i)
+
+
 def test_reference_score_is_target_minus_reference():
     model, tok = ToyLM(), ToyTokenizer()
     s = score_texts(model, tok, ["abca", "cc"], reference=(model, tok))
