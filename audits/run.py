@@ -29,6 +29,7 @@ from audits.mia import MIAResult, run_mia
 from audits.records import Record, as_records, identifiers, mask
 from audits.relapse import RelapseResult, run_relapse
 from audits.robustness import RobustnessCase, run_robustness
+from audits.strong import ShadowProvider, ShadowSet, per_person_check, run_strong
 from audits.twins import make_twins
 from audits.utility import UtilityResult, run_utility
 from audits.verdict import (
@@ -177,6 +178,7 @@ def run_audit(
     lm_eval_dir: Path | str | None = None, cache: dict | None = None,
     relapse: Mapping[str, Sequence[Record | Mapping]] | None = None,
     relearn_texts: Sequence[str] | None = None, model_sha256: str | None = None,
+    shadows: ShadowSet | ShadowProvider | None = None,
 ):
     """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
 
@@ -207,6 +209,10 @@ def run_audit(
             compared; 64 hexadecimal characters. The report also gives the audit's own hash of
             the in-memory parameters (``models.audited.model_sha256``), which is a different
             digest of the same weights.
+        shadows: for the per-person attack (``config.strong``): shadow models trained with and
+            without the subject's records (:class:`~audits.strong.ShadowSet`), or a provider
+            that estimates its cost and trains them only when the attack runs within
+            ``config.strong_budget_s`` (:class:`~audits.strong.ShadowProvider`).
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
@@ -272,9 +278,13 @@ def run_audit(
     if retrained is not None:
         audits["retrained"] = control("retrained", retrained, None)
     base, gold = audits.get("original"), audits.get("retrained")
+    strong = run_strong(model=model, tokenizer=tokenizer, texts=[r.text for r in recs],
+                        shadows=shadows, config=c, original=original)
+    per_person = per_person_check(strong)
     checks = core_checks(target, c, gold) + utility_checks(target, base, c) + \
         robustness_checks(target, c, gold) + \
-        ([relapse_check(target.relapse, c)] if target.relapse is not None else [])
+        ([relapse_check(target.relapse, c)] if target.relapse is not None else []) + \
+        ([per_person] if per_person is not None else [])
     orig_checks = core_checks(base, c, gold) if base is not None else None
     # The retrained control's own checks, against the assumed band: whether the look-alikes
     # are a fair reference for this subject (shown in the report; they do not set the verdict
@@ -287,7 +297,7 @@ def run_audit(
         control_checks={k: v for k, v in (("original", orig_checks),
                                           ("retrained", retr_checks)) if v is not None},
         audits=audits, config=c, identifiers=masked, seconds=time.perf_counter() - t0,
-        secrets=identifiers(recs), model_sha256=declared,
+        secrets=identifiers(recs), model_sha256=declared, strong=strong,
     )
 
 
