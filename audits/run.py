@@ -29,7 +29,7 @@ from audits.mia import MIAResult, run_mia
 from audits.records import Record, as_records, identifiers, mask
 from audits.relapse import RelapseResult, run_relapse
 from audits.robustness import RobustnessCase, run_robustness
-from audits.strong import ShadowProvider, ShadowSet, per_person_check, run_strong
+from audits.strong import NoShadows, ShadowProvider, ShadowSet, per_person_check, run_strong
 from audits.twins import make_twins
 from audits.utility import UtilityResult, run_utility
 from audits.verdict import (
@@ -178,7 +178,7 @@ def run_audit(
     lm_eval_dir: Path | str | None = None, cache: dict | None = None,
     relapse: Mapping[str, Sequence[Record | Mapping]] | None = None,
     relearn_texts: Sequence[str] | None = None, model_sha256: str | None = None,
-    shadows: ShadowSet | ShadowProvider | None = None,
+    shadows: ShadowSet | ShadowProvider | NoShadows | None = None,
 ):
     """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
 
@@ -212,7 +212,8 @@ def run_audit(
         shadows: for the per-person attack (``config.strong``): shadow models trained with and
             without the subject's records (:class:`~audits.strong.ShadowSet`), or a provider
             that estimates its cost and trains them only when the attack runs within
-            ``config.strong_budget_s`` (:class:`~audits.strong.ShadowProvider`).
+            ``config.strong_budget_s`` (:class:`~audits.strong.ShadowProvider`), or
+            :class:`~audits.strong.NoShadows` saying why none can be trained.
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.

@@ -58,6 +58,13 @@ class ShadowProvider(Protocol):
 
 
 @dataclass
+class NoShadows:
+    """The caller cannot train shadows for this model; ``reason`` goes into the report."""
+
+    reason: str
+
+
+@dataclass
 class StrongResult:
     """What the per-person attack did; ``ran`` False with ``reason`` when it did not run."""
 
@@ -92,7 +99,7 @@ def not_run(reason: str, c: AuditConfig, estimated: float | None = None) -> Stro
 
 
 def run_strong(*, model, tokenizer, texts: Sequence[str],
-               shadows: ShadowSet | ShadowProvider | None, config: AuditConfig,
+               shadows: ShadowSet | ShadowProvider | NoShadows | None, config: AuditConfig,
                original: ModelPair | None = None) -> StrongResult:
     """The per-person attack on the audited model (and the original, when given)."""
     c = config
@@ -101,6 +108,8 @@ def run_strong(*, model, tokenizer, texts: Sequence[str],
     if shadows is None:
         return not_run("no shadow models were given (run_audit(shadows=...)); `forget audit "
                        "--strong` trains them for the suite's own models", c)
+    if isinstance(shadows, NoShadows):
+        return not_run(f"no shadow models could be trained: {shadows.reason}", c)
     t0 = time.perf_counter()
     k, est = c.strong_shadows, None
     if not isinstance(shadows, ShadowSet):
