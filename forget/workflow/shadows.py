@@ -184,3 +184,24 @@ def _recipe_shadows(recipe: dict, corpus: Any, drop: set[str], model: Any, tok: 
                    f"fine-tuned from the recorded base with the recorded recipe "
                    f"({hp.epochs} epochs, lr {hp.learning_rate:g}"
                    f"{', LoRA' if hp.lora else ''})", say)
+
+
+def strong_config(cfg: Any, shadows: int | None) -> Any:
+    """``cfg`` (an ``AuditConfig``) with the per-person attack on, ``shadows`` per side."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, strong=True,
+                               **({"strong_shadows": shadows} if shadows else {}))
+
+
+def workflow_provider(ctx: Any, corpus: Any, forget: Any) -> Any:
+    """The shadows of the request's model line (its head's training), or
+    ``audits.strong.NoShadows`` saying why they cannot be trained."""
+    from audits.strong import NoShadows
+    from forget.errors import ForgetError
+
+    try:
+        return shadow_provider(ctx.model_dir, corpus, [e.record_id for e in forget.examples],
+                               registry=ctx.registry, say=lambda m: ctx.say("shadows", m))
+    except ForgetError as e:
+        return NoShadows(str(e))

@@ -318,7 +318,7 @@ def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg
                                 cache=ctx.audit_cache, relapse=relapse,
                                 model_sha256=read_card(attempt.model_dir)["sha256"],
                                 relearn_texts=data.relearn_texts(forget, inputs, erased),
-                                **inputs)
+                                shadows=controls.get("shadows"), **inputs)
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
             shutil.rmtree(report.parent, ignore_errors=True)
