@@ -9,8 +9,8 @@ control of :mod:`forget.workflow.control` (the recipe again, another seed):
 - a fine-tune with a recorded recipe (``forget model finetune``): the recipe from its base.
 
 :class:`Shadows` is an :class:`audits.strong.ShadowProvider`: the audit asks for its cost
-first (``estimate_seconds``: training steps x seconds per step, the latter timed on the
-model), and trains only when the attack is on and within ``AuditConfig.strong_budget_s``. The
+first (``estimate_seconds``: training steps x 2k x seconds per step, the latter from the
+line's recorded training time when its card has one, else timed on the model), and trains only when the attack is on and within ``AuditConfig.strong_budget_s``. The
 shadows live in memory; a set once trained is reused by later audits of the same request.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 from forget.corpus.load import TrainingRecord
 
 SHADOW_SEED_OFFSET = 1  # shadow i (1..k) trains with the recorded seed + i
-OVERHEAD = 1.2  # the Trainer's own cost on top of the timed steps (measured: 5-15% on tiny)
+OVERHEAD = 1.2  # margin on the per-step time (machine load varies between runs)
 
 Trainer = Callable[[Sequence[TrainingRecord], int], tuple[Any, Any]]  # (records, seed) -> pair
 
@@ -40,7 +40,8 @@ class Shadows:
         records_in: the training records with the subject's; ``records_out`` without.
         seed: the recorded training seed ``s`` (shadows use ``s+1 .. s+k``).
         steps_per_model: optimiser steps of one training run.
-        seconds_per_step: measured on the line's model (forward and backward of one batch).
+        seconds_per_step: the line's recorded training seconds over its steps, else timed on
+            its model (forward and backward of one batch).
         description: how the shadows are trained, for the report (no personal data).
     """
 
@@ -79,16 +80,18 @@ class Shadows:
 
 
 def seconds_per_step(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int) -> float:
-    """Wall seconds of one training step (forward and backward of one batch of ``texts``),
-    timed on ``model`` after one warm-up; the gradients are dropped afterwards."""
+    """Wall seconds of one training step (forward and backward of one batch drawn evenly from
+    ``texts``), timed on ``model`` after one warm-up; the gradients are dropped afterwards."""
     import torch
 
     from forget.models.arch import pad_token_id
     from forget.models.train import PadCollator, TokenizedTexts
 
-    batch = PadCollator(pad_token_id(tokenizer))(
-        [TokenizedTexts(texts[:batch_size], tokenizer)[i] for i in range(min(batch_size,
-                                                                              len(texts)))])
+    # a batch spread over the records (people's short lines and long code files alike)
+    picked = [texts[i] for i in sorted({j * len(texts) // batch_size
+                                        for j in range(min(batch_size, len(texts)))})]
+    data = TokenizedTexts(picked, tokenizer)
+    batch = PadCollator(pad_token_id(tokenizer))([data[i] for i in range(len(data))])
     times = []
     with torch.enable_grad():
         for _ in range(3):
@@ -123,7 +126,8 @@ def shadow_provider(model_dir: Path | str, corpus: Any, subject_record_ids: Sequ
     model, tok = load_model(model_dir)
     recipe = recipe_of(model_dir, registry=registry)
     if recipe is not None:
-        return _recipe_shadows(recipe, corpus, drop, model, tok, check_base(recipe), say)
+        return _recipe_shadows(recipe, card_or_none(model_dir), corpus, drop, model, tok,
+                               check_base(recipe), say)
     size = _suite_size(model_dir)
     if size is None:
         raise RetrainUnavailableError(no_recipe_message(str(model_dir)))
@@ -148,15 +152,25 @@ def _suite_shadows(card: dict, size: str, corpus: Any, drop: set[str], model: An
         return train_lm(recs, tok, spec, seed=seed, progress=False, epochs=epochs,
                         arch=arch), tok
 
-    return Shadows(train, records, out, int(config.get("seed", 0)),
-                   math.ceil(len(records) / spec.batch_size) * epochs,
-                   seconds_per_step(model, tok, [r.text for r in records], spec.batch_size),
+    steps = math.ceil(len(records) / spec.batch_size) * epochs
+    return Shadows(train, records, out, int(config.get("seed", 0)), steps,
+                   _step_seconds(card, steps, model, tok, records, spec.batch_size),
                    f"trained from scratch like the audited model's line: {arch} size {size}, "
                    f"{epochs} epochs", say)
 
 
-def _recipe_shadows(recipe: dict, corpus: Any, drop: set[str], model: Any, tok: Any,
-                    base: Path, say) -> Shadows:
+def _step_seconds(card: dict, steps: int, model: Any, tok: Any,
+                  records: Sequence[TrainingRecord], batch_size: int) -> float:
+    """Seconds per training step: the card's recorded training time (``train_wall_s``, the
+    line's own run on this data) over ``steps``, else one step timed on ``model``."""
+    wall = card.get("train_wall_s")
+    if isinstance(wall, int | float) and wall > 0 and steps > 0:
+        return float(wall) / steps
+    return seconds_per_step(model, tok, [r.text for r in records], batch_size)
+
+
+def _recipe_shadows(recipe: dict, card: dict, corpus: Any, drop: set[str], model: Any,
+                    tok: Any, base: Path, say) -> Shadows:
     from forget.corpus.load import training_records
     from forget.errors import InvalidInputError
     from forget.models.finetune import FinetuneParams, finetune_records
@@ -178,9 +192,10 @@ def _recipe_shadows(recipe: dict, corpus: Any, drop: set[str], model: Any, tok: 
         return finetune_records(base, recs, hp=hp, seed=seed,
                                 threads=recipe.get("torch_threads"))
 
-    return Shadows(train, records, out, int(recipe["seed"]),
-                   math.ceil(len(records) / hp.batch_size) * hp.epochs,
-                   seconds_per_step(model, tok, [r.text for r in records], hp.batch_size),
+    steps = math.ceil(len(records) / hp.batch_size) * hp.epochs
+    return Shadows(train, records, out, int(recipe["seed"]), steps,
+                   _step_seconds(card if card.get("recipe") == recipe else {}, steps, model,
+                                 tok, records, hp.batch_size),
                    f"fine-tuned from the recorded base with the recorded recipe "
                    f"({hp.epochs} epochs, lr {hp.learning_rate:g}"
                    f"{', LoRA' if hp.lora else ''})", say)
