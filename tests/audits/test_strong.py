@@ -70,7 +70,7 @@ def test_given_shadows_the_attack_runs_and_fails_the_original(tiny_pair, retrain
                         **_small(audit_inputs))
     check = next(c for c in rep.checks if c.name == "per_person")
     assert check.passed is False and rep.verdict == "fail"
-    assert "per_person" in rep.reason
+    assert "per_person" in rep.reason and "trained with and without" in rep.answer
     assert rep.strong["ran"] and rep.strong["audited"]["decision"] == "in"
     assert rep.strong["original"]["decision"] == "in"
     html = rep.to_html()
