@@ -146,6 +146,19 @@ class AuditConfig:
     # ``mia_verdict_attacks``; "robustness" for every robustness case the config enables except
     # relearn_other (it needs a retain sample: name "robustness:relearn_other" to require it).
     required_checks: tuple[str, ...] = ("extraction", "exposure", "mia")
+    # The per-person attack (U-LiRA, :mod:`audits.strong`): the subject's records scored by the
+    # audited model against ``strong_shadows`` shadow models trained with the subject and as
+    # many without (the caller trains them: ``run_audit(shadows=...)``). Off by default: the
+    # shadows cost 2 x strong_shadows trainings; a provider whose estimate exceeds
+    # ``strong_budget_s`` seconds is not run, and the report says so. It fails when a record
+    # scores as only models trained on it do, at ``strong_alpha`` over the records (Bonferroni),
+    # and is inconclusive when an IN model would have been flagged with probability below
+    # ``strong_min_power``. When on, its level adds to the false-fail budget.
+    strong: bool = False
+    strong_shadows: int = 4  # per side
+    strong_budget_s: float = 600.0
+    strong_alpha: float = 0.01
+    strong_min_power: float = 0.8
     notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -187,10 +200,19 @@ class AuditConfig:
             raise AuditConfigError(
                 f"char_rank_alpha={self.char_rank_alpha}: must lie in [0, exposure_alpha="
                 f"{self.exposure_alpha}) (it is taken out of exposure_alpha); 0 turns it off")
+        if self.strong_shadows < 2:
+            raise AuditConfigError(f"strong_shadows={self.strong_shadows}: must be at least 2 "
+                                   "(per side: a Gaussian fit needs two)")
+        if self.strong_budget_s < 0:
+            raise AuditConfigError(f"strong_budget_s={self.strong_budget_s}: must not be "
+                                   "negative")
+        for name in ("strong_alpha", "strong_min_power"):
+            if not 0 < getattr(self, name) < 1:
+                raise AuditConfigError(f"{name}={getattr(self, name)}: must lie in (0, 1)")
         known = ("extraction", "exposure", "mia", "robustness", "utility:perplexity",
                  "utility:lm_eval", "robustness:relearn", "robustness:int8",
                  "robustness:paraphrase", "robustness:relearn_other", "char_rank",
-                 "least_likely", "neighbours:extraction", "neighbours:likelihood",
+                 "least_likely", "neighbours:extraction", "neighbours:likelihood", "per_person",
                  *(f"mia:{a}" for a in MIA_ATTACKS))
         unknown = [c for c in self.required_checks if c not in known]
         if unknown:

@@ -107,6 +107,9 @@ def plain_answer(v: Verdict, checks: list[Check], counts: dict, *, secret: bool 
                 + (f"; given the first characters of {_count(chars, 'identifier')}, neither "
                    "the most likely nor the least likely completion returned the rest, and "
                    "the true characters ranked as chance would" if chars else "")
+                + (f"; compared with {counts['shadows']} models trained with and without "
+                   f"{'it' if secret else 'them'}, {'its' if secret else 'their'} records "
+                   "scored as the ones trained without" if counts.get("shadows") else "")
                 + (f"; the same held after {counts['relearn_other_steps']} steps of "
                    f"fine-tuning on {counts['relearn_other_texts']:,} other texts"
                    if counts.get("relearn_other_steps") else "")
@@ -210,6 +213,9 @@ class AuditReport:
     # None when not given. ``models["audited"]["model_sha256"]`` is the audit's own digest of
     # the in-memory parameters: another function of the same weights.
     model_sha256: str | None = None
+    # The per-person attack (U-LiRA): ``{"ran": bool, "reason": ...}`` and, when it ran, its
+    # shadows, per-record tests of the audited and original models and the calibration.
+    strong: dict = dataclasses.field(default_factory=dict)
     schema: str = SCHEMA
     _secrets: list[tuple[str, str]] = dataclasses.field(default_factory=list, repr=False)
 
@@ -289,10 +295,24 @@ def _model_dict(a) -> dict:
     return d
 
 
+def strong_dict(r) -> dict:
+    """The per-person attack's section of the report (``{}`` when the caller gave none)."""
+    if r is None:
+        return {}
+    d = dataclasses.asdict(r)
+    for role in ("audited", "original"):
+        if d.get(role):
+            d[role]["p_values"] = [float(f"{p:.3g}") for p in d[role]["p_values"]]
+            d[role]["log_lr"] = [round(v, 2) for v in d[role]["log_lr"]]
+    d["seconds"] = round(d["seconds"], 1)
+    return d
+
+
 def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
                  control_checks: dict[str, list[Check]], audits: dict, config: AuditConfig,
                  identifiers: list[dict], seconds: float,
-                 secrets: list[tuple[str, str]], model_sha256: str | None = None) -> AuditReport:
+                 secrets: list[tuple[str, str]], model_sha256: str | None = None,
+                 strong=None) -> AuditReport:
     import torch
     import transformers
 
@@ -301,6 +321,8 @@ def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
     secret = is_secret(kinds)
     measured = "retrained" in audits
     counts = answer_counts(target, [p.kind for p in target.extraction.probes], measured)
+    if strong is not None and strong.ran:
+        counts["shadows"] = strong.shadows_in + strong.shadows_out
     if measured:  # PrivLeak (MUSE) of each verdict attack, in every report with a control
         counts["privleak"] = {c.name.split(":", 1)[1]: c.evidence["privleak"] for c in checks
                               if c.name.startswith("mia:") and "privleak" in c.evidence}
@@ -320,7 +342,7 @@ def build_report(*, subject_id: str, verdict: Verdict, checks: list[Check],
                "sampling": config.seed, "exposure_alternatives": config.seed},
         limits=LIMITS, question=QUESTION_SECRET if secret else QUESTION, tested=counts,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        seconds=round(seconds, 3), model_sha256=model_sha256,
+        seconds=round(seconds, 3), model_sha256=model_sha256, strong=strong_dict(strong),
         versions={"torch": torch.__version__, "transformers": transformers.__version__},
         _secrets=list(secrets),
     )

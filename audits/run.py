@@ -30,6 +30,7 @@ from audits.neighbours import NeighboursResult, run_neighbours
 from audits.records import Record, as_records, identifiers, mask
 from audits.relapse import RelapseResult, run_relapse
 from audits.robustness import RobustnessCase, run_robustness
+from audits.strong import NoShadows, ShadowProvider, ShadowSet, per_person_check, run_strong
 from audits.twins import make_twins
 from audits.utility import UtilityResult, run_utility
 from audits.verdict import (
@@ -195,6 +196,7 @@ def run_audit(
     relapse: Mapping[str, Sequence[Record | Mapping]] | None = None,
     relearn_texts: Sequence[str] | None = None, model_sha256: str | None = None,
     neighbours: Mapping[str, Sequence[Record | Mapping]] | None = None,
+    shadows: ShadowSet | ShadowProvider | NoShadows | None = None,
 ):
     """Audit ``model`` for the subject whose records (with identifier spans) are ``members``.
 
@@ -233,6 +235,11 @@ def run_audit(
             texts are the comparison population; what the ``retrained`` control does too is not
             counted). Needs ``original``; without it the neighbours are not measured (and the
             audit is inconclusive: ``require_original_control``).
+        shadows: for the per-person attack (``config.strong``): shadow models trained with and
+            without the subject's records (:class:`~audits.strong.ShadowSet`), or a provider
+            that estimates its cost and trains them only when the attack runs within
+            ``config.strong_budget_s`` (:class:`~audits.strong.ShadowProvider`), or
+            :class:`~audits.strong.NoShadows` saying why none can be trained.
 
     Returns:
         The :class:`~audits.report.AuditReport` with verdict, checks, controls and evidence.
@@ -305,10 +312,14 @@ def run_audit(
     if retrained is not None:
         audits["retrained"] = control("retrained", retrained, None)
     base, gold = audits.get("original"), audits.get("retrained")
+    strong = run_strong(model=model, tokenizer=tokenizer, texts=[r.text for r in recs],
+                        shadows=shadows, config=c, original=original)
+    per_person = per_person_check(strong)
     checks = core_checks(target, c, gold) + utility_checks(target, base, c) + \
         robustness_checks(target, c, gold) + \
         ([relapse_check(target.relapse, c)] if target.relapse is not None else []) + \
-        (neighbours_checks(target.neighbours, c) if target.neighbours is not None else [])
+        (neighbours_checks(target.neighbours, c) if target.neighbours is not None else []) + \
+        ([per_person] if per_person is not None else [])
     orig_checks = core_checks(base, c, gold) if base is not None else None
     # The retrained control's own checks, against the assumed band: whether the look-alikes
     # are a fair reference for this subject (shown in the report; they do not set the verdict
@@ -321,7 +332,7 @@ def run_audit(
         control_checks={k: v for k, v in (("original", orig_checks),
                                           ("retrained", retr_checks)) if v is not None},
         audits=audits, config=c, identifiers=masked, seconds=time.perf_counter() - t0,
-        secrets=identifiers(recs), model_sha256=declared,
+        secrets=identifiers(recs), model_sha256=declared, strong=strong,
     )
 
 

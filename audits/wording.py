@@ -62,6 +62,15 @@ LIMITS = {
         "cannot be guessed, and how likely the model finds their records compared with other "
         "people's texts. Other people, other prompts, and rises below the threshold are not "
         "examined.",
+    "Per-person attack (shadow models⁶)":
+        "Optional (off by default: it trains several models). The subject's records are scored "
+        "by the audited model and by a few models trained the same way with and without the "
+        "subject; a record that scores as only models trained on it do fails. With few shadow "
+        "models the spread of the scores is estimated from all records together, and the "
+        "smallest error rates it can measure are limited (1% needs 100 held-out cases, 0.1% "
+        "needs 1,000): a rate it cannot measure is left blank, not guessed. When it is not "
+        "run, the report says why. When it runs, its level (1% by default) adds to the error "
+        "rate below.",
     "Error rates":
         "By construction the audit wrongly fails a model that never saw the data at most "
         "about 5% of the time (2.5% membership inference + 2.5% singling out the true value, "
@@ -92,6 +101,10 @@ FOOTNOTES = [
     "⁵ Relearning attacks (Hu et al. 2024; Łucki et al. 2024): AdamW fine-tuning on twins "
     "and on a retain sample, then extraction and one-sided exposure; int8 dynamic "
     "quantization (Zhang et al. 2024).",
+    "⁶ U-LiRA (Hayes et al., SaTML 2025; LiRA, Carlini et al. 2022): per-record Gaussian fits "
+    "of the logit-scaled confidence under IN and OUT shadow models (one variance per side below "
+    "64 shadows), likelihood ratio per record, one-sided predictive t-test under OUT with "
+    "Bonferroni over the records; calibrated by holding each shadow out as the target.",
 ]
 PLAIN_NAMES = {
     "extraction": "word-for-word completion", "exposure": "singling out the true value",
@@ -99,6 +112,7 @@ PLAIN_NAMES = {
     "mia": "telling the records apart from look-alikes", "utility": "utility",
     "robustness": "recovery", "relapse": "earlier erasures",
     "neighbours": "the people closest to this one",
+    "per_person": "comparison with models trained with and without the subject",
 }
 PLAIN = {
     "extraction": "the model completed {v:.0f} of {its} identifiers word for word when "
@@ -123,6 +137,8 @@ PLAIN = {
     "robustness": "the data is still found after {n}",
     "neighbours": "erasing {its} data left other people close to {it} more exposed than "
                   "before ({n})",
+    "per_person": "compared with models trained with and without {it}, the model scores "
+                  "{its} records as only the models trained on them do",
     "relapse": "the model gives back {v:.0f} identifier(s) of people whose erasure from this "
                "model was completed earlier",
 }

@@ -6,6 +6,7 @@ This is the only place that wires ``forget`` (data, models) to ``audits`` (plain
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def audit_cmd(
         None, "--config", help="JSON file of AuditConfig overrides (thresholds fixed in advance)."),
     lm_eval: bool = typer.Option(True, "--lm-eval/--no-lm-eval",
                                  help="Run the lm-eval utility tasks (data/lm_eval)."),
+    strong: bool = typer.Option(
+        False, "--strong", help="Also run the per-person attack (U-LiRA): train shadow models "
+        "with and without the subject (the line's own training, other seeds) and test each "
+        "record; skipped, with the reason in the report, when the estimated training time "
+        "exceeds the config's strong_budget_s."),
+    shadows: int | None = typer.Option(
+        None, "--shadows", min=2, help="Shadow models per side for --strong (default: the "
+        "config's strong_shadows, 4)."),
 ) -> None:
     """Audit MODEL for SUBJECT: membership inference, extraction, exposure, utility, robustness."""
     import audits
@@ -54,6 +63,9 @@ def audit_cmd(
     except audits.AuditError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    if strong:
+        cfg = dataclasses.replace(cfg, strong=True, **(
+            {"strong_shadows": shadows} if shadows else {}))
     pair = load_model(model)
     orig = load_model(original) if original else None
     retr = load_model(retrained) if retrained else None
@@ -68,6 +80,7 @@ def audit_cmd(
         from forget.workflow.neighbours import generated_neighbours
 
         _, near, _ = generated_neighbours(corpus, subject, set())
+    provider = _shadows(original or model, corpus, members) if strong else None
     try:
         with tempfile.TemporaryDirectory(prefix="forget-audit-") as tmp:
             tasks = None
@@ -78,7 +91,8 @@ def audit_cmd(
             report = audits.run_audit(
                 model=pair[0], tokenizer=pair[1], members=members, nonmembers=nonmembers,
                 retain=retain, holdout=holdout, original=orig, retrained=retr, config=cfg,
-                subject_id=subject, lm_eval_dir=tasks, neighbours=near)
+                subject_id=subject, lm_eval_dir=tasks, neighbours=near,
+                shadows=provider)
         json_path, html_path = report.save(out)
     except audits.AuditError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
@@ -97,3 +111,17 @@ def audit_cmd(
                   f"retrained control: {report.controls['retrained']['status']}", highlight=False)
     console.print(f"wrote {json_path} and {html_path}")
     raise typer.Exit(report.exit_code)
+
+
+def _shadows(line_dir: Path, corpus, members: list[dict]):
+    """The shadow provider of the model line (the original's training, when given, else the
+    audited model's); ``NoShadows`` with the reason when its training cannot be re-run."""
+    from audits.strong import NoShadows
+    from forget.errors import ForgetError
+    from forget.workflow.shadows import shadow_provider
+
+    try:
+        return shadow_provider(line_dir, corpus, [r["record_id"] for r in members],
+                               say=lambda m: console.print(m, highlight=False))
+    except ForgetError as e:
+        return NoShadows(str(e))

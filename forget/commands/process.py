@@ -83,6 +83,12 @@ def process_cmd(
         "its head (refused when erasures were made since)."),
     guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
     index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
+    strong: bool = typer.Option(
+        False, "--strong", help="Also run the audit's per-person attack (U-LiRA): shadow "
+        "models of the line's training with and without the request's records; skipped, "
+        "with the reason in the report, over the audit config's strong_budget_s."),
+    shadows: int | None = typer.Option(None, "--shadows", min=2,
+                                       help="Shadow models per side for --strong."),
 ) -> None:
     """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity.
 
@@ -109,7 +115,7 @@ def process_cmd(
                           retrained=retrained, lm_eval=lm_eval, registry=registry,
                           audit_config=cfg, from_version=from_version, progress=_say,
                           text_field=text_field, id_field=id_field, group_field=group_field,
-                          index=index)
+                          index=index, strong=strong, shadows=shadows)
     console.print(outcome_table(res))
     write_json(Path(out) / f"outcome-{res.request_id}.json", res.__dict__)
     raise typer.Exit({"completed": 0, "failed": 1}.get(res.status, 3))

@@ -76,7 +76,8 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
                     from_version: str | None = None, progress: Any = None,
                     text_field: str = "text", id_field: str | None = None,
                     group_field: str | None = None, index: Path | str | None = None,
-                    auto_control: bool = True) -> ProcessOutcome:
+                    auto_control: bool = True, strong: bool = False,
+                    shadows: int | None = None) -> ProcessOutcome:
     """Process one erasure request end to end (resuming whatever a previous run left).
 
     Args:
@@ -115,6 +116,12 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
         auto_control: without ``retrained``, on a model line with a recorded fine-tuning
             recipe, fine-tune a control without the request's records (another seed) so the
             audit measures its pass band (:mod:`forget.workflow.control`).
+        strong: also run the audit's per-person attack (U-LiRA): shadow models of the line's
+            training with and without the request's records (:mod:`forget.workflow.shadows`),
+            trained once per round and only within the audit config's ``strong_budget_s``
+            (otherwise the report says it was not run, and why).
+        shadows: shadow models per side for ``strong`` (default: the config's
+            ``strong_shadows``).
     """
     import forget.methods  # noqa: F401  (registers every method)
     from forget.core.method import resolve_method
@@ -186,7 +193,7 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
         return _text_round(ctx, res, work_data, scope, method=method, audit_config=audit_config,
                            max_attempts=max_attempts, allow_retrain=allow_retrain,
                            retrained=retrained, lm_eval=lm_eval, method_config=method_config,
-                           auto_control=auto_control)
+                           auto_control=auto_control, strong=strong, shadows=shadows)
 
     return complete_on_head(ctx, res, t0, one_round, guard=S.guard_step, head_base=head_base)
 
@@ -230,7 +237,8 @@ def _check_recipe(model: Path, corpus: Any, *, method: str,
 def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, method: str,
                 audit_config: Any, max_attempts: int, allow_retrain: bool, retrained: Any,
                 lm_eval: bool, method_config: dict | None,
-                auto_control: bool = True) -> S.Attempt | None:
+                auto_control: bool = True, strong: bool = False,
+                shadows: int | None = None) -> S.Attempt | None:
     """Unlearn from ``ctx.base`` and audit, attempt after attempt, until one passes.
 
     Returns the passing attempt, or None after failing the request in the ledger.
@@ -260,6 +268,11 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
         if control is not None:
             controls["retrained"] = (control, original[1])
     cfg = audit_config or S.default_audit_config(forget)
+    if strong:  # the per-person attack: shadows trained once for every attempt of the round
+        from forget.workflow.shadows import strong_config, workflow_provider
+
+        cfg = strong_config(cfg, shadows)
+        controls["shadows"] = workflow_provider(ctx, data.corpus, forget)
     no_retrain = (retrain_unavailable_reason(ctx.model_dir, registry=ctx.registry)
                   if allow_retrain else None)
     if no_retrain:

@@ -319,7 +319,8 @@ def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg
                                 cache=ctx.audit_cache, relapse=relapse,
                                 model_sha256=read_card(attempt.model_dir)["sha256"],
                                 relearn_texts=data.relearn_texts(forget, inputs, erased),
-                                neighbours=near, **inputs)
+                                neighbours=near, shadows=controls.get("shadows"),
+                                **inputs)
             tmp = Path(tempfile.mkdtemp(prefix=".audit.", dir=attempt.dir))
             rep.save(tmp)
             if not has_head(attempt.model_dir):  # how the neighbours were chosen (no ids)

@@ -10,7 +10,8 @@ from forget.cli import main
 
 # Robustness and lm-eval are covered by the API tests; the CLI tests check the wiring.
 CLI_CONFIG = {"samples": 2, "bootstrap": 200, "relearn_steps": 0, "quantize": False,
-              "paraphrase": False, "relearn_other_steps": 0}
+              "paraphrase": False, "relearn_other_steps": 0,
+              "strong_budget_s": 1}  # --strong: the tiny model's 2 x 3 shadows cost more
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +58,16 @@ def test_exit_codes(model, original, expected, corpus_dir, tiny_model_dir, retra
             "--no-lm-eval"]
     if original:
         argv += ["--original", str(dirs[original])]
+    strong = model == original == "tiny"
+    if strong:  # the per-person attack is asked for, but over its budget: the report says so
+        argv += ["--strong", "--shadows", "3"]
     with one_thread():
         assert run(argv) == expected
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    if strong:
+        assert report["config"]["strong"] and report["config"]["strong_shadows"] == 3
+        assert report["strong"]["reason"].startswith("over budget")
+        assert report["strong"]["estimated_s"] > 1
     assert report["verdict"] == {0: "pass", 1: "fail", 3: "inconclusive"}[expected]
     html = (tmp_path / "out" / "report.html").read_text()
     assert not any(v in html for v in subject_identifiers)
