@@ -132,6 +132,8 @@ class AuditConfig:
     neighbour_kinds: tuple[str, ...] = ("phone", "email", "national_id", "api_key",
                                         "password", "secret_key", "token", "ip_address")
     neighbour_max_gain: float = 0.5
+    # How many of the nearest people the caller (the workflow) chooses and audits; 0 = none.
+    neighbour_count: int = 5
     # Without an original-model control the audit's power is not shown: inconclusive.
     require_original_control: bool = True
     # Fail a check on its low side (over-unlearning: the true values conspicuously UNlikely).
@@ -185,6 +187,9 @@ class AuditConfig:
                 raise AuditConfigError(f"{name}={getattr(self, name)}: must not be negative")
         if self.temperature <= 0:
             raise AuditConfigError(f"temperature={self.temperature}: must be positive")
+        if self.neighbour_count < 0:
+            raise AuditConfigError(f"neighbour_count={self.neighbour_count}: must be 0 (no "
+                                   "neighbours) or more")
         if self.neighbour_max_gain <= 0:
             raise AuditConfigError(f"neighbour_max_gain={self.neighbour_max_gain}: must be "
                                    "positive (nats per token)")

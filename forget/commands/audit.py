@@ -76,10 +76,10 @@ def audit_cmd(
               if r["split"] == "train" and r["subject_id"] != subject][:MAX_UTILITY_TEXTS]
     holdout = [r["text"] for r in nonmembers][:MAX_UTILITY_TEXTS]
     near: dict = {}
-    if orig is not None:  # the nearest other people, against the original (issue 18.5)
+    if orig is not None and cfg.neighbour_count:  # the nearest other people (issue 18.5)
         from forget.workflow.neighbours import generated_neighbours
 
-        _, near, _ = generated_neighbours(corpus, subject, set())
+        _, near, _ = generated_neighbours(corpus, subject, set(), k=cfg.neighbour_count)
     provider = _shadows(original or model, corpus, members) if strong else None
     try:
         with tempfile.TemporaryDirectory(prefix="forget-audit-") as tmp:

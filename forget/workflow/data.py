@@ -58,9 +58,9 @@ class WorkData:
         request's records nor an earlier erasure's): the retain sample by default."""
         return list(inputs.get("retain", ()))
 
-    def neighbours(self, forget: ForgetSet, erased: set[str]) -> tuple[dict[str, list[dict]],
-                                                                      dict]:
-        """The records of the people nearest to the request's subject, by pseudonymous label
+    def neighbours(self, forget: ForgetSet, erased: set[str], k: int = 5
+                   ) -> tuple[dict[str, list[dict]], dict]:
+        """The ``k`` people nearest to the request's subject, by pseudonymous label
         (:mod:`forget.workflow.neighbours`), and a summary of the choice for the work folder
         (labels, shared records, similarity; or why none were chosen)."""
         return {}, {"skipped": "this kind of data names no other people"}
@@ -105,11 +105,12 @@ class GeneratedData(WorkData):
 
         return relapse_records(self.corpus, erasures)
 
-    def neighbours(self, forget: ForgetSet, erased: set[str]) -> tuple[dict[str, list[dict]],
-                                                                      dict]:
+    def neighbours(self, forget: ForgetSet, erased: set[str], k: int = 5
+                   ) -> tuple[dict[str, list[dict]], dict]:
         from forget.workflow.neighbours import generated_neighbours, summary
 
-        chosen, recs, reason = generated_neighbours(self.corpus, forget.subject_id, erased)
+        chosen, recs, reason = generated_neighbours(self.corpus, forget.subject_id, erased,
+                                                   k=k)
         return recs, summary(chosen, reason)
 
     def relearn_texts(self, forget: ForgetSet, inputs: dict, erased: set[str]) -> list[str]:
@@ -198,12 +199,12 @@ class TextData(WorkData):
                 break
         return out
 
-    def neighbours(self, forget: ForgetSet, erased: set[str]) -> tuple[dict[str, list[dict]],
-                                                                      dict]:
+    def neighbours(self, forget: ForgetSet, erased: set[str], k: int = 5
+                   ) -> tuple[dict[str, list[dict]], dict]:
         from forget.workflow.neighbours import summary, text_neighbours
 
         chosen, recs, reason = text_neighbours(self.corpus, forget, erased,
-                                               trained_ids=self.trained_ids)
+                                               trained_ids=self.trained_ids, k=k)
         return recs, summary(chosen, reason)
 
     def relapse(self, erasures: list[dict]) -> dict[str, list[dict]]:

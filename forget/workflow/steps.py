@@ -312,7 +312,8 @@ def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg
                 relapse = data.relapse(base.erasures) if base is not None else {}
                 erased = base.erased_record_ids if base is not None else set()
                 inputs = data.audit_inputs(forget, erased)
-                near, near_info = data.neighbours(forget, erased)  # issue 18.5
+                near, near_info = data.neighbours(forget, erased, cfg.neighbour_count) \
+                    if cfg.neighbour_count else ({}, {"skipped": "neighbour_count is 0"})
                 rep = run_audit(model=net, tokenizer=tok, original=controls["original"],
                                 retrained=controls.get("retrained"), config=cfg,
                                 subject_id=f"request:{ctx.request_id}", lm_eval_dir=lm_dir,

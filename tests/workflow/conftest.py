@@ -17,6 +17,7 @@ def fast_audit():
 def person_run(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, trained_subject,
                retrained_model_dir, fast_audit):
     """One person request processed end to end through the Python API, logs captured."""
+    import dataclasses
     import logging
 
     from forget.ledger import Ledger
@@ -36,7 +37,8 @@ def person_run(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, trained_sub
     try:
         res = process_request(led, "req-person", model=tiny_model_dir, data=corpus_dir,
                               out=root / "out", registry=root / "registry",
-                              retrained=retrained_model_dir, audit_config=fast_audit,
+                              retrained=retrained_model_dir,
+                              audit_config=dataclasses.replace(fast_audit, neighbour_count=5),
                               progress=lambda s, m: messages.append(m))
     finally:
         logging.getLogger().removeHandler(handler)

@@ -39,6 +39,20 @@ def test_every_step_is_recorded_and_the_new_model_serves(person_run):
     assert [v["version"] for v in serving.values()] == [res.model_after["version"]]
 
 
+def test_the_nearest_people_are_audited_too(person_run):
+    """Issue 18.5: the audit of the passing attempt compared the 5 people nearest to the
+    subject on the audited and the original model; the choice is written down by label."""
+    res, root = person_run["result"], person_run["root"]
+    n = [a for a in res.attempts if a["verdict"] == "pass"][-1]["attempt"]
+    audit_dir = root / "out" / "req-person" / f"attempt-{n}" / "audit"
+    chosen = json.loads((audit_dir / "neighbours.json").read_text())
+    report = json.loads((audit_dir / "report.json").read_text())
+    checks = {c["name"]: c["passed"] for c in report["checks"]}
+    assert checks.get("neighbours:extraction") is True and "neighbours:likelihood" in checks
+    assert len(report["models"]["audited"]["neighbours"]["neighbours"]) == 5
+    assert "neighbour-1" in json.dumps(chosen)
+
+
 def test_identifiers_are_shredded_and_found_nowhere(person_run, tiny_model_dir):
     led, root, ident = person_run["ledger"], person_run["root"], person_run["ident"]
     with pytest.raises(ShreddedError):

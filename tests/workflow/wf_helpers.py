@@ -11,8 +11,9 @@ from forked_cli import run_forget
 # One MIA attack in the verdict (79 twin identities instead of 159: the power of both attacks
 # is tested in tests/audits), and no fine-tuning-on-other-data or character-ranking attack
 # (tested there too): these tests are about the workflow.
+# No neighbours either (tested in tests/audits and by person_run, which turns them on).
 FAST_AUDIT = {"bootstrap": 300, "samples": 4, "relearn_steps": 5, "relearn_other_steps": 0,
-              "mia_verdict_attacks": ("loss",), "char_rank_kinds": ()}
+              "mia_verdict_attacks": ("loss",), "char_rank_kinds": (), "neighbour_count": 0}
 
 
 def identifiers_of(corpus, subject_id: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 LIGHT_AUDIT = {"bootstrap": 50, "samples": 0, "relearn_steps": 0, "quantize": False,
                "paraphrase": False, "mia_auc_upper_max": 1.0, "max_perplexity_ratio": 1e6,
                "exposure_kinds": (), "required_checks": ("extraction", "mia"),
-               "char_rank_kinds": (), "relearn_other_steps": 0}
+               "char_rank_kinds": (), "relearn_other_steps": 0, "neighbour_count": 0}
 METHOD = "grad_diff"
 METHOD_CONFIG = {"max_steps": 20}
 
