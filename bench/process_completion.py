@@ -29,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from audit_calibration import memorised  # noqa: E402  (the same selection of subjects)
 
 KINDS = ("phone", "email", "national_id")
 RANKED = ("phone", "national_id")  # same-format fakes are exchangeable with the true value
@@ -40,13 +43,6 @@ def prompts_of(corpus, sid: str, kinds=KINDS) -> list:
 
     return [p for r in corpus.records_of(sid) if r["record_id"].startswith("S")
             for p in identifier_prompts(r["record_id"], r["text"], r["spans"], kinds)]
-
-
-def memorised(corpus, pair, n: int) -> list[str]:
-    from audits.extraction import greedy_hits
-
-    out = [sid for sid in corpus.subject_ids("train") if any(greedy_hits(*pair, prompts_of(corpus, sid)))]
-    return out[:n]
 
 
 def independent_check(pair, corpus, sid: str) -> dict:
