@@ -66,7 +66,7 @@ def _plain(c: Check, secret: bool) -> str:
     head = c.name.split(":")[0]
     tail = c.name.split(":")[1] if ":" in c.name else ""
     over = "over-unlearning" in c.note and head in ("mia", "exposure", "char_rank",
-                                                    "least_likely")
+                                                    "least_likely", "per_person")
     words = {"its": "this secret's" if secret else "this person's",
              "it": "the secret" if secret else "the person"}
     detail = _detail(c) if head in ("char_rank", "least_likely") else ""

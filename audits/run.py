@@ -36,6 +36,7 @@ from audits.utility import UtilityResult, run_utility
 from audits.verdict import (
     core_checks,
     decide,
+    low_side_reported,
     neighbours_checks,
     relapse_check,
     robustness_checks,
@@ -315,6 +316,8 @@ def run_audit(
     strong = run_strong(model=model, tokenizer=tokenizer, texts=[r.text for r in recs],
                         shadows=shadows, config=c, original=original)
     per_person = per_person_check(strong)
+    if per_person is not None and not c.judge_over_unlearning:
+        per_person = low_side_reported(per_person)
     checks = core_checks(target, c, gold) + utility_checks(target, base, c) + \
         robustness_checks(target, c, gold) + \
         ([relapse_check(target.relapse, c)] if target.relapse is not None else []) + \

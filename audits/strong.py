@@ -143,27 +143,44 @@ def run_strong(*, model, tokenizer, texts: Sequence[str],
 
 
 def per_person_check(r: StrongResult):
-    """The ``per_person`` check of a run attack: fail when a record scores as only models
-    trained on it do; inconclusive when the test could not have found one."""
+    """The ``per_person`` check of a run attack, two-sided: fail when a record scores as only
+    models trained on it do, or (over-unlearning) further from them than any model trained
+    without it would; inconclusive when the test could not have found a trained model."""
     from audits.verdict import Check
 
     t = r.audited
     if not r.ran or t is None:
         return None
-    rule = (f"every record of the subject scores as a model trained without them would: "
-            f"per-record p > {t.alpha:g} / {t.records} records (U-LiRA, {r.shadows_in} shadow "
-            f"models with the subject, {r.shadows_out} without)")
+    rule = (f"every record of the subject scores as a model trained without them would, on "
+            f"either side: per-record p > {t.alpha:g} / (2 sides x {t.records} records) "
+            f"(U-LiRA, {r.shadows_in} shadow models with the subject, {r.shadows_out} without)")
     ev = {"records": t.records, "flagged": t.flagged, "min_p": float(f"{t.min_p:.3g}"),
+          "flagged_low": t.flagged_low, "min_p_low": float(f"{t.min_low_p:.3g}"),
           "log_lr_total": round(t.log_lr_total, 2), "power": round(t.power, 3),
           "records_flagged_at_1pct_fpr": t.flagged_at["0.01"],
           "records_flagged_at_0.1pct_fpr": t.flagged_at["0.001"],
           "shadows_in": r.shadows_in, "shadows_out": r.shadows_out,
           "global_variance": t.global_variance}
+    if t.decision == U.ABSENT:
+        ev["direction"] = "over-unlearning"
+        return Check("per_person", rule, t.min_low_p, t.threshold, False, ev, note=(
+            f"over-unlearning: {t.flagged_low} of {t.records} records score further from the "
+            "models trained on them than any model trained without them would (a conspicuous "
+            "absence)"))
     if t.decision == U.UNDECIDED:
         return Check("per_person", rule, t.min_p, t.threshold, None, ev, inconclusive=True,
                      note=f"no power: a model trained on the subject would be flagged with "
                           f"probability {t.power:.2f} (< {t.min_power:g}); more shadows or "
                           "records are needed")
+    o = r.original
+    if o is not None:
+        ev["original_decision"], ev["original_flagged"] = o.decision, o.flagged
+    if t.decision == U.OUT and o is not None and o.decision != U.IN:
+        # Power measured, not only modelled: the same test must find the subject in the
+        # model that was trained on them before its silence on the audited model counts.
+        return Check("per_person", rule, t.min_p, t.threshold, None, ev, inconclusive=True,
+                     note="no power: the same test does not find the subject in the original "
+                          "model either (its records score as an OUT model's there too)")
     note = "" if t.decision == U.OUT else (
         f"{t.flagged} of {t.records} records score as only models trained on them do")
     return Check("per_person", rule, t.min_p, t.threshold, t.decision == U.OUT, ev, note=note)

@@ -10,10 +10,16 @@ should look like an OUT model for every record.
 Here a record's score is the logit-scaled confidence of the model in the whole record (see
 :func:`logit_confidence`); arrays are ``(shadows, records)``. The decision is made per person:
 
-- per record, a one-sided p-value under the OUT fit (predictive: the OUT mean is itself
-  estimated from ``k_out`` shadows), in the direction in which IN models score;
-- the person "looks IN" (the data is still there) when the smallest p-value is at most
-  ``alpha / records`` (Bonferroni: valid whatever the dependence between one model's records);
+- per record, two one-sided p-values under the OUT fit (predictive: the OUT mean is itself
+  estimated from ``k_out`` shadows): one in the direction in which IN models score, one in
+  the other;
+- the person "looks IN" (the data is still there) when a record's IN-side p-value is at most
+  ``alpha / (2 records)`` (Bonferroni over the records and the two sides: valid whatever the
+  dependence between one model's records);
+- the person is "conspicuously absent" (over-unlearning) when, instead, a record's other-side
+  p-value is at most that level: it scores further from the IN models than models that never
+  saw it do, which gives the person away as surely (MUSE's PrivLeak is two-sided for that
+  reason);
 - otherwise the person "looks OUT" only if the test had power: the probability, under the IN
   fit, that an IN model would have been flagged is at least ``min_power``; else undecided.
 
@@ -145,6 +151,18 @@ def out_p_values(scores, fit: GaussianFit) -> np.ndarray:
     return np.clip(student.sf(z, fit.df_out()), 0.0, 1.0)
 
 
+def out_low_p_values(scores, fit: GaussianFit) -> np.ndarray:
+    """Per record, the one-sided p-value on the other side of the OUT fit (away from the IN
+    mean): small = an OUT model rarely scores this far from the IN models (over-unlearning).
+    Same predictive Student t as :func:`out_p_values`."""
+    from scipy.stats import t as student
+
+    x = np.asarray(scores, dtype=np.float64)
+    scale = fit.sd_out * math.sqrt(1 + 1 / fit.k_out)
+    z = fit.direction * (x - fit.mu_out) / scale
+    return np.clip(student.cdf(z, fit.df_out()), 0.0, 1.0)
+
+
 def detection_power(fit: GaussianFit, level: float) -> float:
     """The probability that a model drawn from the IN fit has at least one record with an OUT
     p-value <= ``level`` (lower bound: the best single record's, valid under any dependence
@@ -159,7 +177,7 @@ def detection_power(fit: GaussianFit, level: float) -> float:
     return float(np.max(p))
 
 
-IN, OUT, UNDECIDED = "in", "out", "undecided"
+IN, OUT, UNDECIDED, ABSENT = "in", "out", "undecided", "absent"
 
 
 @dataclass
@@ -168,12 +186,16 @@ class PersonTest:
 
     Attributes:
         decision: ``in`` (some record scores as only models trained on it do: the data is
-            still there), ``out`` (every record looks like an OUT model's, and the test had
-            power), ``undecided`` (no record flagged, but the test could not have found one).
+            still there), ``absent`` (no record looks IN, but some record scores further from
+            the IN models than any OUT model would: over-unlearning, a conspicuous absence),
+            ``out`` (every record looks like an OUT model's, and the test had power),
+            ``undecided`` (no record flagged, but the test could not have found one).
         log_lr: per-record log likelihood ratio (IN over OUT); ``log_lr_total`` their sum,
             the person's evidence if the records were independent (reported, not tested).
-        p_values: per-record one-sided p-values under the OUT fit.
-        threshold: ``alpha / records``, the per-record level (Bonferroni).
+        p_values: per-record one-sided p-values under the OUT fit, toward IN.
+        low_p_values: the same on the other side (away from IN); ``min_low_p`` the smallest,
+            ``flagged_low`` how many are at most ``threshold``.
+        threshold: ``alpha / (2 records)``, the per-record level of each side (Bonferroni).
         flagged_at: records whose p-value is at most each per-record false-positive rate
             (``"0.01"``, ``"0.001"``): for a model trained on them, that fraction of records
             is the test's true-positive rate at that false-positive rate.
@@ -195,6 +217,9 @@ class PersonTest:
     global_variance: bool
     shadows_in: int
     shadows_out: int
+    low_p_values: list[float] = field(default_factory=list)
+    min_low_p: float = 1.0
+    flagged_low: int = 0
 
 
 def person_test(scores, fit: GaussianFit, *, alpha: float, min_power: float = 0.8
@@ -205,16 +230,18 @@ def person_test(scores, fit: GaussianFit, *, alpha: float, min_power: float = 0.
     x = np.asarray(scores, dtype=np.float64)
     if x.shape != (fit.records,):
         raise ShadowStatsError(f"scores: expected {fit.records} records, got shape {x.shape}")
-    p = out_p_values(x, fit)
+    p, low = out_p_values(x, fit), out_low_p_values(x, fit)
     lr = log_lr(x, fit)
-    thr = alpha / fit.records
-    flagged = int((p <= thr).sum())
+    thr = alpha / (2 * fit.records)
+    flagged, flagged_low = int((p <= thr).sum()), int((low <= thr).sum())
     power = detection_power(fit, thr)
-    decision = IN if flagged else (OUT if power >= min_power else UNDECIDED)
+    decision = IN if flagged else ABSENT if flagged_low else (
+        OUT if power >= min_power else UNDECIDED)
     return PersonTest(decision, fit.records, [float(v) for v in lr], float(lr.sum()),
                       [float(v) for v in p], float(p.min()), alpha, thr, flagged,
                       {f"{f:g}": int((p <= f).sum()) for f in FPR_LEVELS}, power, min_power,
-                      fit.global_variance, fit.k_in, fit.k_out)
+                      fit.global_variance, fit.k_in, fit.k_out,
+                      [float(v) for v in low], float(low.min()), flagged_low)
 
 
 @dataclass
@@ -228,8 +255,8 @@ class Calibration:
         instances_in, instances_out: held-out (shadow, record) pairs of each side.
         auc: per-record AUC of the p-values (IN vs OUT instances).
         person_detected, person_false: held-out IN shadows the person test called ``in``,
-            held-out OUT shadows it called ``in`` (false alarms), of ``shadows_in`` /
-            ``shadows_out``.
+            held-out OUT shadows it called ``in`` or ``absent`` (false alarms: a model that
+            never saw the person failed), of ``shadows_in`` / ``shadows_out``.
     """
 
     shadows_in: int
@@ -277,11 +304,10 @@ def calibrate(in_scores, out_scores, *, alpha: float, min_power: float = 0.8,
                                 global_variance=global_variance)
             res = person_test(arr[i], fit, alpha=alpha, min_power=min_power)
             (pos if side == "in" else neg).extend(res.p_values)
-            if res.decision == IN:
-                if side == "in":
-                    cal.person_detected += 1
-                else:
-                    cal.person_false += 1
+            if side == "in" and res.decision == IN:
+                cal.person_detected += 1
+            elif side == "out" and res.decision in (IN, ABSENT):
+                cal.person_false += 1
     cal.instances_in, cal.instances_out = len(pos), len(neg)
     # score = -log p: higher = more IN-like (the per-record test's statistic)
     s_pos = -np.log(np.maximum(pos, 1e-300))

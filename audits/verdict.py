@@ -79,10 +79,10 @@ def core_checks(a: ModelAudit, config: AuditConfig,
     for attack in config.mia_verdict_attacks:
         out.append(mia_check(attack, a.mia, config,
                              control.mia if control is not None else None))
-    return out if config.judge_over_unlearning else [_low_side_reported(c) for c in out]
+    return out if config.judge_over_unlearning else [low_side_reported(c) for c in out]
 
 
-def _low_side_reported(c: Check) -> Check:
+def low_side_reported(c: Check) -> Check:
     """A check failed only as over-unlearning, for a model that cannot over-unlearn (an exact
     retrain, ``judge_over_unlearning=False``): passed, with what was seen in its note."""
     over = c.evidence.get("direction") == "over-unlearning" or c.note.startswith(

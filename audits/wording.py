@@ -103,8 +103,9 @@ FOOTNOTES = [
     "quantization (Zhang et al. 2024).",
     "⁶ U-LiRA (Hayes et al., SaTML 2025; LiRA, Carlini et al. 2022): per-record Gaussian fits "
     "of the logit-scaled confidence under IN and OUT shadow models (one variance per side below "
-    "64 shadows), likelihood ratio per record, one-sided predictive t-test under OUT with "
-    "Bonferroni over the records; calibrated by holding each shadow out as the target.",
+    "64 shadows), likelihood ratio per record, predictive t-tests under OUT on both sides "
+    "(toward IN: the data is still there; away from IN: over-unlearning), Bonferroni over the "
+    "records and the two sides; calibrated by holding each shadow out as the target.",
 ]
 PLAIN_NAMES = {
     "extraction": "word-for-word completion", "exposure": "singling out the true value",
@@ -139,6 +140,10 @@ PLAIN = {
                   "before ({n})",
     "per_person": "compared with models trained with and without {it}, the model scores "
                   "{its} records as only the models trained on them do",
+    "per_person_over": "compared with models trained with and without {it}, the model scores "
+                       "{its} records further from the models trained on them than any model "
+                       "trained without {it} does (over-unlearning: the absence itself gives "
+                       "{it} away)",
     "relapse": "the model gives back {v:.0f} identifier(s) of people whose erasure from this "
                "model was completed earlier",
 }

@@ -215,3 +215,25 @@ def test_a_worker_with_a_typo_in_its_method_exits_2_before_claiming(forget, issu
                           "--out", tmp_path / "o", "--method", "npoo", "--once")
     assert code == 2 and "npo" in _one_error_line(err)
     assert len(Ledger(db, create=False).events()) == events and not (tmp_path / "o").exists()
+
+
+def test_a_worker_takes_the_per_person_attack_options(forget, issued, tmp_path, corpus_dir,
+                                                      monkeypatch):
+    """`forget worker --strong --shadows K` runs every request it claims with the per-person
+    attack, as `forget process --strong` does."""
+    import forget.worker as W
+
+    seen = {}
+
+    def fake_run_worker(led, **kw):
+        seen.update(kw)
+        return W.WorkerStats("w-test")
+    monkeypatch.setattr(W, "run_worker", fake_run_worker)
+    db, _ = issued
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "forget_model.json").write_text('{"version": "mv-x"}')
+    code, out, err = forget("worker", "--ledger", db, "--model", tmp_path / "m", "--data",
+                            corpus_dir, "--out", tmp_path / "o", "--once", "--strong",
+                            "--shadows", "3")
+    assert code in (0, None), err
+    assert seen["strong"] is True and seen["shadows"] == 3

@@ -143,6 +143,12 @@ def worker_cmd(
                                   help="Seconds before the first retry; doubled each time."),
     guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
     index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
+    strong: bool = typer.Option(
+        False, "--strong", help="Also run the audit's per-person attack (U-LiRA): shadow "
+        "models of the line's training with and without the request's records; skipped, "
+        "with the reason in the report, over the audit config's strong_budget_s."),
+    shadows: int | None = typer.Option(None, "--shadows", min=2,
+                                       help="Shadow models per side for --strong."),
 ) -> None:
     """Claim requests from the ledger and process them (many workers may run at once).
 
@@ -168,7 +174,7 @@ def worker_cmd(
                        lease_seconds=lease, once=once, method=method, registry=registry,
                        audit_config=cfg, retry=RetryPolicy(retries, backoff), say=_say,
                        text_field=text_field, id_field=id_field, group_field=group_field,
-                       index=index)
+                       index=index, strong=strong, shadows=shadows)
     t = Table(title=f"worker {stats.worker_id}")
     t.add_column("request")
     t.add_column("status")

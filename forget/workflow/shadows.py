@@ -124,39 +124,74 @@ def shadow_provider(model_dir: Path | str, corpus: Any, subject_record_ids: Sequ
 
     drop = set(subject_record_ids)
     model, tok = load_model(model_dir)
+    card = card_or_none(model_dir)
     recipe = recipe_of(model_dir, registry=registry)
     if recipe is not None:
-        return _recipe_shadows(recipe, card_or_none(model_dir), corpus, drop, model, tok,
-                               check_base(recipe), say)
+        return _recipe_shadows(recipe, card, corpus, drop, model, tok, check_base(recipe), say)
     size = _suite_size(model_dir)
     if size is None:
         raise RetrainUnavailableError(no_recipe_message(str(model_dir)))
-    return _suite_shadows(card_or_none(model_dir), size, corpus, drop, model, tok, say)
+    return _suite_shadows(card, training_card(card, registry), size, corpus, drop, model, tok,
+                          say)
 
 
-def _suite_shadows(card: dict, size: str, corpus: Any, drop: set[str], model: Any, tok: Any,
-                   say) -> Shadows:
+def erased_before(card: dict) -> set[str]:
+    """Record ids erased from the line before ``card``'s version (its ``erasures``): they stay
+    out of both sides, as they are out of the line's model now."""
+    return {rid for e in card.get("erasures") or () for rid in e.get("record_ids") or ()}
+
+
+def training_card(card: dict, registry: Path | str | None) -> dict | None:
+    """The card of the model that TRAINED ``card``'s line (``kind`` trained or retrained), found
+    through ``parent`` in the registry; ``None`` when the chain breaks before one. An unlearned
+    head's own ``config`` is its unlearning method's, not the training run's."""
+    from forget.errors import ForgetError
+    from forget.models.registry import ModelRegistry, read_card
+
+    seen: set[str] = set()
+    while card:
+        if card.get("kind") in ("trained", "retrained"):
+            return card
+        parent = card.get("parent")
+        if not parent or parent in seen:
+            return None
+        seen.add(parent)
+        try:
+            card = read_card(ModelRegistry(registry).get(parent).path)
+        except (ForgetError, ValueError, OSError):
+            return None
+    return None
+
+
+def _suite_shadows(card: dict, trained: dict | None, size: str, corpus: Any, drop: set[str],
+                   model: Any, tok: Any, say) -> Shadows:
     from forget.corpus.load import training_records
     from forget.methods.retrain import infer_arch
     from forget.models.train import get_size, train_lm
 
     spec = get_size(size)
-    config = card.get("config") or {}
+    config = (trained or {}).get("config") or {}
     epochs = int((config.get("size") or {}).get("epochs") or spec.epochs)
-    arch = card.get("arch") or infer_arch(model)
-    # people erased from the line before stay out of both sides
-    records = training_records(corpus, exclude_subjects=card.get("excluded_subjects") or ())
+    arch = card.get("arch") or (trained or {}).get("arch") or infer_arch(model)
+    # people excluded from training or erased from the line before stay out of both sides
+    gone = erased_before(card)
+    records = [r for r in training_records(
+        corpus, exclude_subjects=card.get("excluded_subjects") or ()) if r.record_id not in gone]
     out = [r for r in records if r.record_id not in drop]
+    seed = config.get("seed")
+    unknown = "" if isinstance(seed, int) else (
+        "; the line's training seed is not on record (its training card is not in the "
+        "registry), so seed 0 is assumed: a shadow may then share the audited line's seed")
 
     def train(recs: Sequence[TrainingRecord], seed: int):
         return train_lm(recs, tok, spec, seed=seed, progress=False, epochs=epochs,
                         arch=arch), tok
 
     steps = math.ceil(len(records) / spec.batch_size) * epochs
-    return Shadows(train, records, out, int(config.get("seed", 0)), steps,
-                   _step_seconds(card, steps, model, tok, records, spec.batch_size),
+    return Shadows(train, records, out, seed if isinstance(seed, int) else 0, steps,
+                   _step_seconds(trained or {}, steps, model, tok, records, spec.batch_size),
                    f"trained from scratch like the audited model's line: {arch} size {size}, "
-                   f"{epochs} epochs", say)
+                   f"{epochs} epochs{unknown}", say)
 
 
 def _step_seconds(card: dict, steps: int, model: Any, tok: Any,
@@ -188,7 +223,9 @@ def _recipe_shadows(recipe: dict, card: dict, corpus: Any, drop: set[str], model
     if missing:
         raise InvalidInputError(f"{len(missing)} of the recipe's training records are not in "
                                 "the data given; give the data the model was fine-tuned on")
-    records = [by_id[rid] for rid in recipe["training_record_ids"]]  # recipe order, repeats
+    gone = erased_before(card)  # erased from the line before: out of both sides
+    records = [by_id[rid] for rid in recipe["training_record_ids"]  # recipe order, repeats
+               if rid not in gone]
     out = [r for r in records if r.record_id not in drop]
     hp = FinetuneParams.from_dict(recipe["params"])
 

@@ -248,13 +248,13 @@ def test_a_check_without_power_makes_the_verdict_inconclusive_never_pass():
 def test_an_exact_retrain_is_judged_on_the_high_side_only():
     """judge_over_unlearning=False (the retrain method's audit requirement): a low extreme is
     reported, not failed; a high extreme (the model remembers) still fails."""
-    from audits.verdict import _low_side_reported
+    from audits.verdict import low_side_reported
 
     n = 3
     low = mia_check("loss", mia_result([-5.0] * n, _twins(K, n), K), CFG)
     assert low.passed is False and low.evidence["direction"] == OVER
-    kept = _low_side_reported(low)
+    kept = low_side_reported(low)
     assert kept.passed is True and "low side not judged" in kept.note
     high = mia_check("loss", mia_result([5.0] * n, _twins(K, n), K), CFG)
-    assert high.passed is False and _low_side_reported(high).passed is False
+    assert high.passed is False and low_side_reported(high).passed is False
 

@@ -87,3 +87,36 @@ def test_bad_strong_settings(data, message):
 
     with pytest.raises(AuditConfigError, match=message):
         AuditConfig.from_dict(data)
+
+
+def _check_for(audited_shift: float, original_shift: float | None):
+    """The per_person check of synthetic scores: records shifted from the OUT shadows' mean
+    (IN shadows sit 8 above it)."""
+    import numpy as np
+
+    from audits import ulira as U
+    from audits.strong import StrongResult, per_person_check
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 3, 8)
+    a, b = base + 8 + rng.normal(0, 1, (4, 8)), base + rng.normal(0, 1, (4, 8))
+    fit = U.fit_gaussians(a, b)
+
+    def test(shift):
+        return U.person_test(base + shift + rng.normal(0, 0.5, 8), fit, alpha=0.01)
+    return per_person_check(StrongResult(
+        True, shadows_in=4, shadows_out=4, audited=test(audited_shift),
+        original=None if original_shift is None else test(original_shift)))
+
+
+def test_per_person_is_two_sided_and_its_power_is_measured_on_the_original():
+    gone = _check_for(0.0, 8.0)  # looks OUT, and the test finds the person in the original
+    assert gone.passed is True and not gone.inconclusive
+    assert gone.evidence["original_decision"] == "in"
+    pushed = _check_for(-12.0, 8.0)  # far below every OUT model: a conspicuous absence
+    assert pushed.passed is False and pushed.note.startswith("over-unlearning")
+    assert pushed.evidence["direction"] == "over-unlearning" and pushed.evidence["flagged_low"]
+    blind = _check_for(0.0, 0.0)  # the original looks OUT too: the attack proved nothing
+    assert blind.passed is None and blind.inconclusive and "original" in blind.note
+    kept = _check_for(8.0, 8.0)
+    assert kept.passed is False and "only models trained on them" in kept.note

@@ -115,7 +115,30 @@ def test_person_test_flags_an_in_model_and_clears_an_out_model():
     assert inside.decision == U.IN and inside.flagged > 0 and inside.log_lr_total > 0
     assert outside.decision == U.OUT and outside.flagged == 0 and outside.power >= 0.8
     assert inside.flagged_at["0.01"] >= inside.flagged
-    assert inside.threshold == pytest.approx(0.01 / 8)
+    assert inside.threshold == pytest.approx(0.01 / (2 * 8))  # 8 records, 2 sides
+
+
+def test_person_test_names_a_conspicuous_absence_as_its_own_failure():
+    """Over-unlearning: records scored far BELOW what models that never saw them give (the
+    gradient-ascent signature) fail as ``absent``, not as a pass; no record looks IN."""
+    rng = np.random.default_rng(4)
+    a, b, base = _shadows(rng, 4, 8, gap=8.0)
+    f = U.fit_gaussians(a, b)
+    pushed = U.person_test(base - 10 + rng.normal(0, 1, 8), f, alpha=0.01)
+    assert pushed.decision == U.ABSENT and pushed.flagged == 0 and pushed.flagged_low > 0
+    assert pushed.min_low_p <= pushed.threshold < pushed.min_p
+    # a model that never saw the person is on neither tail
+    outside = U.person_test(base + rng.normal(0, 1, 8), f, alpha=0.01)
+    assert outside.decision == U.OUT and outside.flagged_low == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-20, 20), st.floats(-20, 20), st.floats(0.1, 5), st.floats(-40, 40),
+       st.integers(2, 50))
+def test_the_two_tails_of_a_record_sum_to_one(mu_in, mu_out, sd, x, k):
+    f = _fit(mu_in, mu_out, sd, sd, k=k)
+    hi, lo = U.out_p_values([x], f), U.out_low_p_values([x], f)
+    assert hi[0] + lo[0] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_person_test_without_power_is_undecided():
@@ -132,8 +155,9 @@ def test_person_test_outputs_are_well_formed(seed, k, n, gap):
     a, b, base = _shadows(rng, k, n, gap)
     res = U.person_test(base + rng.normal(0, 1, n), U.fit_gaussians(a, b), alpha=0.05)
     assert all(0.0 <= p <= 1.0 for p in res.p_values) and 0.0 <= res.power <= 1.0
-    assert res.decision in (U.IN, U.OUT, U.UNDECIDED)
+    assert res.decision in (U.IN, U.OUT, U.UNDECIDED, U.ABSENT)
     assert (res.decision == U.IN) == (res.min_p <= res.threshold)
+    assert (res.decision == U.ABSENT) == (res.min_p > res.threshold >= res.min_low_p)
 
 
 def test_calibration_counts_and_refuses_unresolvable_rates():

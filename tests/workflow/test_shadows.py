@@ -77,3 +77,36 @@ def test_per_person_attack_flags_the_original_and_clears_a_retrain(small_line):
     cal = U.calibrate(a, b, alpha=cfg.strong_alpha)
     assert cal.person_detected == 3 and cal.person_false == 0
     assert cal.tpr_at["0.01"] is None and "100" in cal.reasons["0.01"]
+
+
+def test_shadows_of_an_unlearned_head_train_like_the_line_not_like_the_method(
+        corpus, tiny_model_dir, registry_dir, trained_subject, tmp_path):
+    """A head made by an approximate method carries its METHOD's config (a seed of its own);
+    the shadows take the training seed and epochs from the line's trained ancestor (through
+    the registry) and keep the line's earlier erasures out of both sides. Without the
+    ancestor, seed 0 is assumed and the description says so."""
+    import shutil
+
+    from forget.models import read_card
+    from forget.workflow.shadows import shadow_provider
+
+    trained = read_card(tiny_model_dir)
+    other = next(s for s in corpus.subject_ids("train") if s != trained_subject)
+    erased = [r["record_id"] for r in corpus.records_of(other)]
+    mine = [r["record_id"] for r in corpus.records_of(trained_subject)]
+    head = tmp_path / "head"
+    shutil.copytree(tiny_model_dir, head)
+    card = json.loads((head / "forget_model.json").read_text())
+    card.update(kind="unlearned", parent=trained["version"], method="grad_diff",
+                config={"seed": 99, "max_steps": 20}, train_wall_s=None,
+                erasures=[{"request_id": "earlier", "record_ids": erased}])
+    (head / "forget_model.json").write_text(json.dumps(card))
+    with one_thread():
+        p = shadow_provider(head, corpus, mine, registry=registry_dir)
+        lost = shadow_provider(head, corpus, mine, registry=tmp_path / "empty-registry")
+    assert p.seed == trained["config"]["seed"] != 99
+    assert "not on record" not in p.description
+    ids_in = {r.record_id for r in p.records_in}
+    assert not ids_in & set(erased) and set(mine) <= ids_in
+    assert not {r.record_id for r in p.records_out} & (set(erased) | set(mine))
+    assert lost.seed == 0 and "seed 0 is assumed" in lost.description
