@@ -101,6 +101,7 @@ def main() -> None:
                                    phones=(ident["phone"],),
                                    other_ids=(("national_id", ident["national_id"]),),
                                    ground="a"))
+        led.verify_identity(rid)  # the organisation has checked who is asking
         t0 = time.perf_counter()
         res = process_request(led, rid, model=work / "original", data=work / "data",
                               out=work / "out", registry=work / "reg")

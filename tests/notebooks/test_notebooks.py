@@ -59,6 +59,6 @@ def test_choosing_a_method_notebook_reads_the_comparison(comparison_json, corpus
                                                "FORGET_NB_FIGURES": str(tmp_path)}, tmp_path,
                 monkeypatch)
     assert "figure saved" in text and (tmp_path / "method_comparison.png").is_file()
-    for method in ("retrain", "gradient_ascent", "npo"):
+    for method in ("retrain", "npo"):
         assert method in text
     assert not [v for v in _identifiers(corpus) if v in text]

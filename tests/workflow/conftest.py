@@ -16,7 +16,8 @@ def fast_audit():
 @pytest.fixture(scope="session")
 def person_run(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, trained_subject,
                retrained_model_dir, fast_audit):
-    """One person request processed end to end through the Python API, logs captured."""
+    """One person request processed end to end through the Python API, logs captured (the
+    auto plan with one attempt per method: npo, then retraining when its audit fails)."""
     import dataclasses
     import logging
 
@@ -37,7 +38,7 @@ def person_run(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, trained_sub
     try:
         res = process_request(led, "req-person", model=tiny_model_dir, data=corpus_dir,
                               out=root / "out", registry=root / "registry",
-                              retrained=retrained_model_dir,
+                              retrained=retrained_model_dir, max_attempts=1,
                               audit_config=dataclasses.replace(fast_audit, neighbour_count=5),
                               progress=lambda s, m: messages.append(m))
     finally:

@@ -100,7 +100,7 @@ def chain(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, line_audits):
         _submit(led, req)
         results.append(process_request(
             led, req.request_id, model=tiny_model_dir, data=corpus_dir, out=root / "out",
-            registry=root / "registry", method=method, max_attempts=2, use_presidio=False,
+            registry=root / "registry", method=method, max_attempts=1, use_presidio=False,
             audit_config=line_audits[kind]))
     rows = {"p-1": [r for r in corpus.records_of(people[0]) if r["split"] == "train"],
             "s-1": [secret],
@@ -195,7 +195,7 @@ def test_two_workers_racing_on_one_line_both_end_up_in_the_head(tmp_path, corpus
     for rid, row in zip(("s-a", "s-b"), rows, strict=True):
         _submit(led, _secret_request(rid, row))
     kw = dict(model=tiny_model_dir, data=corpus_dir, out=tmp_path / "out",
-              registry=tmp_path / "registry", use_presidio=False,
+              registry=tmp_path / "registry", use_presidio=False, max_attempts=1,
               audit_config=line_audits["secret"])
     a_ready, b_done = threading.Event(), threading.Event()
     out: dict = {}
