@@ -16,7 +16,7 @@ the issue's full run is ``--seeds 0 1 2 --subjects 10``. Writes
 ``bench/results/audit_calibration.json`` with ``false_fail_rate`` and ``detection_rate`` at the
 top level.
 
-    python bench/audit_calibration.py [--seeds 7] [--subjects 3] [--corpus-subjects 12]
+    python bench/audit_calibration.py [--seeds 7] [--subjects 3] [--corpus-subjects 12] [--jobs N]
 """
 
 from __future__ import annotations
@@ -69,16 +69,9 @@ def memorised(corpus, pair, n: int) -> list[str]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[7], help="corpus seeds")
-    ap.add_argument("--subjects", type=int, default=3, help="trained subjects per seed")
-    ap.add_argument("--corpus-subjects", type=int, default=12)
-    ap.add_argument("--size", default="tiny")
-    ap.add_argument("--out", type=Path,
-                    default=ROOT / "bench" / "results" / "audit_calibration.json")
-    args = ap.parse_args()
-
+def run_seed(seed: int, subjects: int, corpus_subjects: int, size: str) -> list[dict]:
+    """Every audit of one corpus seed (see the module docstring): held-out subjects, then, per
+    memorised subject, a retrain with another seed and the original, against a seed-0 control."""
     from forget._env import configure_offline
 
     configure_offline()
@@ -91,41 +84,65 @@ def main() -> None:
 
     torch.set_num_threads(1)
     cfg = AuditConfig(**LIGHT)
-    t_start = time.perf_counter()
     rows: list[dict] = []
-    for seed in args.seeds:
-        work = Path(tempfile.mkdtemp(prefix=f"bench-calib-{seed}-"))
-        generate(work / "data", GenerateConfig(subjects=args.corpus_subjects, seed=seed,
-                                               code_files=8))
-        corpus = load_corpus(work / "data")
-        train_model(work / "data", work / "original", size=args.size, registry=work / "reg",
-                    progress=False)
-        original = load_model(work / "original")
+    work = Path(tempfile.mkdtemp(prefix=f"bench-calib-{seed}-"))
+    generate(work / "data", GenerateConfig(subjects=corpus_subjects, seed=seed, code_files=8))
+    corpus = load_corpus(work / "data")
+    train_model(work / "data", work / "original", size=size, registry=work / "reg",
+                progress=False)
+    original = load_model(work / "original")
 
-        def audit(pair, sid, retrained=None, corpus=corpus, original=original):
-            t0 = time.perf_counter()
-            rep = run_audit(model=pair[0], tokenizer=pair[1], members=corpus.records_of(sid),
-                            original=original, retrained=retrained, config=cfg,
-                            subject_id=sid)
-            return {"verdict": rep.verdict, "seconds": round(time.perf_counter() - t0, 1),
-                    "failed": [c.name for c in rep.checks if c.passed is False],
-                    "over_unlearning": any("over-unlearning" in c.note for c in rep.checks)}
+    def audit(pair, sid, retrained=None):
+        t0 = time.perf_counter()
+        rep = run_audit(model=pair[0], tokenizer=pair[1], members=corpus.records_of(sid),
+                        original=original, retrained=retrained, config=cfg, subject_id=sid)
+        return {"verdict": rep.verdict, "seconds": round(time.perf_counter() - t0, 1),
+                "failed": [c.name for c in rep.checks if c.passed is False],
+                "over_unlearning": any("over-unlearning" in c.note for c in rep.checks)}
 
-        for sid in corpus.subject_ids("holdout"):
-            rows.append({"seed": seed, "subject": sid, "case": "held_out_no_control"}
-                        | audit(original, sid))
-        for sid in memorised(corpus, original, args.subjects):
-            pairs = {}
-            for train_seed in (0, 1):  # 0: the control; 1: the "truly forgot" model
-                d = work / f"retrain-{sid}-{train_seed}"
-                train_model(work / "data", d, size=args.size, exclude_subjects=[sid],
-                            seed=train_seed, registry=work / "reg", progress=False)
-                pairs[train_seed] = load_model(d)
-            rows.append({"seed": seed, "subject": sid, "case": "retrain_other_seed"}
-                        | audit(pairs[1], sid, pairs[0]))
-            rows.append({"seed": seed, "subject": sid, "case": "original"}
-                        | audit(original, sid, pairs[0]))
-            print(json.dumps(rows[-2:]), flush=True)
+    for sid in corpus.subject_ids("holdout"):
+        rows.append({"seed": seed, "subject": sid, "case": "held_out_no_control"}
+                    | audit(original, sid))
+    for sid in memorised(corpus, original, subjects):
+        pairs = {}
+        for train_seed in (0, 1):  # 0: the control; 1: the "truly forgot" model
+            d = work / f"retrain-{sid}-{train_seed}"
+            train_model(work / "data", d, size=size, exclude_subjects=[sid],
+                        seed=train_seed, registry=work / "reg", progress=False)
+            pairs[train_seed] = load_model(d)
+        rows.append({"seed": seed, "subject": sid, "case": "retrain_other_seed"}
+                    | audit(pairs[1], sid, pairs[0]))
+        rows.append({"seed": seed, "subject": sid, "case": "original"}
+                    | audit(original, sid, pairs[0]))
+        print(json.dumps(rows[-2:]), flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[7], help="corpus seeds")
+    ap.add_argument("--subjects", type=int, default=3, help="trained subjects per seed")
+    ap.add_argument("--corpus-subjects", type=int, default=12)
+    ap.add_argument("--size", default="tiny")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="corpus seeds run at once, one process each (one torch thread each)")
+    ap.add_argument("--out", type=Path,
+                    default=ROOT / "bench" / "results" / "audit_calibration.json")
+    args = ap.parse_args()
+
+    from audits import AuditConfig
+
+    t_start = time.perf_counter()
+    work = [(seed, args.subjects, args.corpus_subjects, args.size) for seed in args.seeds]
+    if args.jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(min(args.jobs, len(work))) as pool:
+            per_seed = pool.starmap(run_seed, work)
+    else:
+        per_seed = [run_seed(*w) for w in work]
+    rows = [r for seed_rows in per_seed for r in seed_rows]
+    cfg = AuditConfig(**LIGHT)
 
     def verdicts(case: str) -> list[str]:
         return [r["verdict"] for r in rows if r["case"] == case]
@@ -142,7 +159,7 @@ def main() -> None:
                 "without a retrained control (band assumed). CIs are Clopper-Pearson 95%.",
         "config": {"seeds": args.seeds, "subjects_per_seed": args.subjects,
                    "corpus_subjects": args.corpus_subjects, "size": args.size,
-                   "audit": LIGHT, "config_hash": cfg.config_hash()},
+                   "audit": LIGHT, "config_hash": cfg.config_hash(), "jobs": args.jobs},
         "results": rows, "wall_s": round(time.perf_counter() - t_start, 1),
         "machine": f"{platform.machine()}, {platform.system()}, torch threads 1",
     }
