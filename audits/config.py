@@ -142,6 +142,16 @@ class AuditConfig:
     # (a rare value's likelihood swings more between seeds than its look-alikes'), and is
     # reported, not failed. The high side (the model still remembers) is always judged.
     judge_over_unlearning: bool = True
+    # Judge what attacks recover (robustness: relearning, int8, paraphrase) and what changed
+    # for the nearest people (neighbours). False for an exact retrain, like the low side: a
+    # model that never saw the records has nothing to recover, so what an attack elicits from
+    # it is what the attack teaches or what the remaining training data holds, and a neighbour
+    # extracted anew is another training run's memorisation of that neighbour's own records,
+    # not harm done by unlearning. Without a retrained control these were judged against an
+    # assumed band and failed exact retrains (bench/process_completion.py). Reported, not
+    # failed; the base checks (extraction, exposure, MIA, character ranking) stay judged,
+    # which is where records the scope missed would show.
+    judge_recovery: bool = True
     # Checks that must have been evaluated for a PASS (a check that could not run, e.g.
     # exposure with no identifier of an exposure kind in the records, makes the verdict
     # inconclusive and says which). Names as in the report; "mia" stands for every attack in

@@ -38,6 +38,7 @@ from audits.verdict import (
     decide,
     low_side_reported,
     neighbours_checks,
+    recovery_reported,
     relapse_check,
     robustness_checks,
     utility_checks,
@@ -116,7 +117,7 @@ def _extraction_exposure(model, tok, plan_prompts: tuple[list[Prompt], list[Prom
 
 
 # AuditConfig fields that only change how measures are judged, never what is measured.
-VERDICT_ONLY = ("judge_over_unlearning",)
+VERDICT_ONLY = ("judge_over_unlearning", "judge_recovery")
 
 
 def _inputs_key(recs, nonmembers, retain, holdout, lm_eval_dir, c: AuditConfig,
@@ -318,10 +319,12 @@ def run_audit(
     per_person = per_person_check(strong)
     if per_person is not None and not c.judge_over_unlearning:
         per_person = low_side_reported(per_person)
-    checks = core_checks(target, c, gold) + utility_checks(target, base, c) + \
-        robustness_checks(target, c, gold) + \
+    recovery = robustness_checks(target, c, gold) + \
+        (neighbours_checks(target.neighbours, c) if target.neighbours is not None else [])
+    if not c.judge_recovery:
+        recovery = [recovery_reported(r) for r in recovery]
+    checks = core_checks(target, c, gold) + utility_checks(target, base, c) + recovery + \
         ([relapse_check(target.relapse, c)] if target.relapse is not None else []) + \
-        (neighbours_checks(target.neighbours, c) if target.neighbours is not None else []) + \
         ([per_person] if per_person is not None else [])
     orig_checks = core_checks(base, c, gold) if base is not None else None
     # The retrained control's own checks, against the assumed band: whether the look-alikes

@@ -95,6 +95,17 @@ def low_side_reported(c: Check) -> Check:
         "seed alone (" + c.note + ")"))
 
 
+def recovery_reported(c: Check) -> Check:
+    """A failed robustness or neighbour check of an exact retrain (``judge_recovery=False``):
+    passed, with what was seen in its note (see ``AuditConfig.judge_recovery``)."""
+    if c.passed is not False:
+        return c
+    return dataclasses.replace(c, passed=True, note=(
+        "not judged: the model is an exact retrain, which never saw the records, so there is "
+        "nothing to recover; what was seen is what the attack teaches or what the remaining "
+        "training data holds" + (f" ({c.note})" if c.note else "")))
+
+
 def utility_checks(a: ModelAudit, baseline: ModelAudit | None,
                    config: AuditConfig) -> list[Check]:
     """Utility relative to the original model; not evaluated (None) without one."""

@@ -75,8 +75,10 @@ class Retrain(Method):
     name = "retrain"
     config_class = RetrainConfig
     guarantee = EXACT
-    # a model that never saw the records cannot over-unlearn: the audit judges the high side
-    audit_requirements: ClassVar[dict[str, Any]] = {"judge_over_unlearning": False}
+    # a model that never saw the records cannot over-unlearn, and has nothing for an attack to
+    # recover: the audit judges the base checks' high side (AuditConfig.judge_recovery)
+    audit_requirements: ClassVar[dict[str, Any]] = {"judge_over_unlearning": False,
+                                                    "judge_recovery": False}
 
     def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,
             config: MethodConfig | None = None) -> UnlearnResult:

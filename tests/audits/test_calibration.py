@@ -245,6 +245,20 @@ def test_a_check_without_power_makes_the_verdict_inconclusive_never_pass():
     assert decide(ok, leak, None, AuditConfig(required_checks=("extraction",))).verdict == PASS
 
 
+def test_an_exact_retrain_has_its_recovery_reported_not_judged():
+    """judge_recovery=False (the retrain method's): a failed robustness or neighbour check is
+    passed with what was seen in its note; a passed one is left alone."""
+    from audits.verdict import Check, recovery_reported
+
+    seen = Check("robustness:relearn", "after relearn: ...", 1.0, 0, False,
+                 {"exposed": 1}, note="")
+    kept = recovery_reported(seen)
+    assert kept.passed is True and kept.note.startswith("not judged: the model is an exact")
+    assert kept.evidence == {"exposed": 1} and kept.value == 1.0
+    ok = Check("neighbours:extraction", "...", 0.0, 0, True)
+    assert recovery_reported(ok) is ok
+
+
 def test_an_exact_retrain_is_judged_on_the_high_side_only():
     """judge_over_unlearning=False (the retrain method's audit requirement): a low extreme is
     reported, not failed; a high extreme (the model remembers) still fails."""

@@ -105,3 +105,6 @@ def test_the_retrain_method_asks_for_the_high_side_only():
 
     assert audit_config_for("retrain", AuditConfig()).judge_over_unlearning is False
     assert audit_config_for("npo", AuditConfig()).judge_over_unlearning is True
+    # ... and has nothing for an attack to recover (robustness and neighbours reported)
+    assert audit_config_for("retrain", AuditConfig()).judge_recovery is False
+    assert audit_config_for("npo", AuditConfig()).judge_recovery is True
