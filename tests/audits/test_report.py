@@ -99,3 +99,21 @@ def test_relearn_texts_must_be_a_list_of_texts(texts):
 
     with pytest.raises(AuditInputError, match="relearn_texts"):
         run_audit(model=None, tokenizer=None, members=[], relearn_texts=texts)
+
+
+def test_every_report_states_the_measured_false_fail_rate(fail_report):
+    """Issue 18.6: the limits section gives the error rates bench/audit_calibration.py
+    measured, and the figures written into audits/wording.py are the results file's."""
+    from pathlib import Path
+
+    from audits.wording import MEASURED
+
+    res = json.loads((Path(__file__).resolve().parents[2] / "bench" / "results"
+                      / "audit_calibration.json").read_text())
+    ff, det, ho = res["false_fail"], res["detection"], res["held_out_false_fail"]
+    assert (MEASURED["ff"], MEASURED["ff_of"]) == (ff["count"], ff["of"])
+    assert (MEASURED["det"], MEASURED["det_of"]) == (det["count"], det["of"])
+    assert (MEASURED["ho"], MEASURED["ho_of"]) == (ho["count"], ho["of"])
+    assert (MEASURED["ff_lo"], MEASURED["ff_hi"]) == tuple(round(100 * x) for x in ff["ci95"])
+    html = fail_report.to_html()
+    assert f"wrongly failed in {ff['count']} of {ff['of']} cases" in html
