@@ -34,6 +34,17 @@ def text_field_option() -> Any:
     return typer.Option("text", "--text-field", help="Column holding each record's text.")
 
 
+def strong_option() -> Any:
+    return typer.Option(
+        False, "--strong", help="Also run the audit's per-person attack (U-LiRA): shadow "
+        "models of the line's training with and without the request's records; skipped, "
+        "with the reason in the report, over the audit config's strong_budget_s.")
+
+
+def shadows_option() -> Any:
+    return typer.Option(None, "--shadows", min=2, help="Shadow models per side for --strong.")
+
+
 def id_field_option() -> Any:
     return typer.Option(None, "--id-field",
                         help="Column of unique record ids (default: '<file>:<row>').")

@@ -13,6 +13,8 @@ from forget.commands._common import (
     console,
     group_field_option,
     id_field_option,
+    shadows_option,
+    strong_option,
     text_field_option,
     write_json,
 )
@@ -83,12 +85,8 @@ def process_cmd(
         "its head (refused when erasures were made since)."),
     guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
     index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
-    strong: bool = typer.Option(
-        False, "--strong", help="Also run the audit's per-person attack (U-LiRA): shadow "
-        "models of the line's training with and without the request's records; skipped, "
-        "with the reason in the report, over the audit config's strong_budget_s."),
-    shadows: int | None = typer.Option(None, "--shadows", min=2,
-                                       help="Shadow models per side for --strong."),
+    strong: bool = strong_option(),
+    shadows: int | None = shadows_option(),
 ) -> None:
     """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity.
 
@@ -143,12 +141,8 @@ def worker_cmd(
                                   help="Seconds before the first retry; doubled each time."),
     guard_key: Path | None = typer.Option(None, "--guard-key", help=GUARD_KEY_HELP),
     index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
-    strong: bool = typer.Option(
-        False, "--strong", help="Also run the audit's per-person attack (U-LiRA): shadow "
-        "models of the line's training with and without the request's records; skipped, "
-        "with the reason in the report, over the audit config's strong_budget_s."),
-    shadows: int | None = typer.Option(None, "--shadows", min=2,
-                                       help="Shadow models per side for --strong."),
+    strong: bool = strong_option(),
+    shadows: int | None = shadows_option(),
 ) -> None:
     """Claim requests from the ledger and process them (many workers may run at once).
 

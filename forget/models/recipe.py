@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,19 +86,17 @@ def data_mismatch(recipe: dict[str, Any], corpus: Any, *, strict: bool = False) 
 
 
 # -- the recipe, for exact retraining --------------------------------------------------------
-def recipe_of(model_dir: Path | str, *, registry: Path | str | None = None
-              ) -> dict[str, Any] | None:
-    """The recorded fine-tuning recipe of ``model_dir``'s line: its own card's, else its
-    nearest ancestor's (through ``parent`` in the registry: a model unlearned from a fine-tune
-    is retrained by its fine-tune's recipe); ``None`` when there is none."""
+def ancestor_card(card: dict[str, Any], registry: Path | str | None,
+                  found: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The first of ``card`` and its ancestors (through ``parent`` in the registry) for which
+    ``found`` holds; ``None`` when the chain ends, loops or breaks before one."""
     from forget.errors import ForgetError
     from forget.models.registry import ModelRegistry, read_card
 
-    card = card_or_none(model_dir)
     seen: set[str] = set()
     while card:
-        if isinstance(card.get("recipe"), dict):
-            return card["recipe"]
+        if found(card):
+            return card
         parent = card.get("parent")
         if not parent or parent in seen:
             return None
@@ -107,6 +106,16 @@ def recipe_of(model_dir: Path | str, *, registry: Path | str | None = None
         except (ForgetError, ValueError, OSError):
             return None
     return None
+
+
+def recipe_of(model_dir: Path | str, *, registry: Path | str | None = None
+              ) -> dict[str, Any] | None:
+    """The recorded fine-tuning recipe of ``model_dir``'s line: its own card's, else its
+    nearest ancestor's (through ``parent`` in the registry: a model unlearned from a fine-tune
+    is retrained by its fine-tune's recipe); ``None`` when there is none."""
+    card = ancestor_card(card_or_none(model_dir), registry,
+                         lambda c: isinstance(c.get("recipe"), dict))
+    return card["recipe"] if card is not None else None
 
 
 def check_base(recipe: dict[str, Any]) -> Path:

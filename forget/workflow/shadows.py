@@ -145,22 +145,9 @@ def training_card(card: dict, registry: Path | str | None) -> dict | None:
     """The card of the model that TRAINED ``card``'s line (``kind`` trained or retrained), found
     through ``parent`` in the registry; ``None`` when the chain breaks before one. An unlearned
     head's own ``config`` is its unlearning method's, not the training run's."""
-    from forget.errors import ForgetError
-    from forget.models.registry import ModelRegistry, read_card
+    from forget.models.recipe import ancestor_card
 
-    seen: set[str] = set()
-    while card:
-        if card.get("kind") in ("trained", "retrained"):
-            return card
-        parent = card.get("parent")
-        if not parent or parent in seen:
-            return None
-        seen.add(parent)
-        try:
-            card = read_card(ModelRegistry(registry).get(parent).path)
-        except (ForgetError, ValueError, OSError):
-            return None
-    return None
+    return ancestor_card(card, registry, lambda c: c.get("kind") in ("trained", "retrained"))
 
 
 def _suite_shadows(card: dict, trained: dict | None, size: str, corpus: Any, drop: set[str],
