@@ -13,8 +13,9 @@ QUESTION_SECRET = "Could the model still reveal this secret?"
 SECRET_KINDS = frozenset({"api_key", "password", "secret_key", "token", "ip_address", "canary"})
 # Measured by bench/audit_calibration.py (bench/results/audit_calibration.json); written here
 # by hand after each full run, so a report states the figures without reading bench files.
-MEASURED = {"corpora": "seeds 3 and 11, 4 memorised people each", "ff": 0, "ff_of": 8,
-            "ff_pct": "0%", "ff_lo": 0, "ff_hi": 37, "det": 8, "det_of": 8, "ho": 0, "ho_of": 6}
+MEASURED = {"corpora": "seeds 0, 1 and 2, 10 memorised people each", "ff": 0, "ff_of": 30,
+            "ff_pct": "0%", "ff_lo": 0, "ff_hi": 12, "det": 30, "det_of": 30, "ho": 0,
+            "ho_of": 12}
 # (tests/audits/test_report.py checks them against the results file)
 MEASURED_ERROR_RATES = (
     "Measured (bench/audit_calibration.py, tiny models on generated corpora, "
