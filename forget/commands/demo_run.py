@@ -101,9 +101,9 @@ def run_requests(out: Path, data: Path, model: Path) -> dict:
         led.submit(req)
         led.verify_identity(req.request_id, method="demo")
         console.rule(f"request {req.request_id}")
-        # A person: npo once, then retraining if the audit fails (on the demo model npo stops
-        # extraction but membership inference still finds the person: see the README). A
-        # leaked secret: code_eraser, with one stronger retry before retraining.
+        # The demo model is sharded: auto deletes each request exactly with shard_retrain
+        # (the shards that held the records retrain from their checkpoint; one attempt). On
+        # a model trained in one piece auto would try npo / code_eraser, then retrain.
         res = process_request(led, req.request_id, model=model, data=data, out=run,
                               registry=out / "registry",
                               max_attempts=1 if req.request_id == "demo-person" else 2,

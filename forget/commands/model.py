@@ -89,17 +89,41 @@ def finetune_cmd(
     seed: int = typer.Option(0, "--seed", help="Seeds data order and LoRA initialisation."),
     lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters on the attention "
                               "projections, merged into the base at the end."),
+    shards: int | None = typer.Option(
+        None, "--shards", help="Train S LoRA adapters, each on its own shard of the data (a "
+        "person's records stay in one shard): deleting a person then retrains one shard "
+        "(method shard_retrain, exact)."),
+    slices: int = typer.Option(1, "--slices", help="With --shards: split each shard into R "
+                               "slices trained in order, a checkpoint after each (a deletion "
+                               "retrains from the slice before the person's records)."),
+    combine: str = typer.Option("merge", "--combine", help="With --shards: how the adapters "
+                                "are served: merge (mean of their weight deltas, one pass) or "
+                                "ensemble (mean of their next-token distributions, S passes)."),
+    lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank (--lora, --shards)."),
+    lora_targets: str | None = typer.Option(
+        None, "--lora-targets", help="Comma-separated module names to adapt, or all-linear "
+        "(default: the attention projections of the architecture)."),
     registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
 ) -> None:
     """Fine-tune a base model on your data; save and register it with its full recipe, so
-    `retrain` can later re-run it exactly without an erased person's records."""
+    `retrain` can later re-run it exactly without an erased person's records. With --shards,
+    train sharded, sliced LoRA adapters so a deletion retrains only one shard (SISA)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from forget._quiet import is_verbose
     from forget.models.finetune import FinetuneParams, finetune
 
+    lora = lora or shards is not None
+    targets = tuple(t.strip() for t in lora_targets.split(",") if t.strip()) if lora_targets \
+        else None
     hp = FinetuneParams(epochs=epochs, learning_rate=lr or (2e-4 if lora else 5e-5),
-                        batch_size=batch_size, max_length=max_length, lora=lora)
+                        batch_size=batch_size, max_length=max_length, lora=lora, lora_r=lora_r,
+                        lora_alpha=2 * lora_r, lora_target_modules=targets)
+    if shards is not None:
+        _finetune_sharded(base, data, out, hp=hp, seed=seed, shards=shards, slices=slices,
+                          combine=combine, registry=registry, fields=(text_field, id_field,
+                                                                      group_field))
+        return
     t0 = time.perf_counter()
     # quiet: a progress bar of our own; --verbose: the Trainer's bar and loss lines instead
     bar = Progress("fine-tuning", BarColumn(), MofNCompleteColumn(), "steps",
@@ -116,6 +140,33 @@ def finetune_cmd(
         f"(fine-tuned{' with LoRA, merged' if lora else ''} on {res.records} records, "
         f"{res.steps} steps, {res.wall_time_s:.0f} s training, "
         f"{time.perf_counter() - t0:.0f} s in all); recipe in {res.path / 'forget_model.json'}")
+
+
+def _finetune_sharded(base: Path, data: Path, out: Path, *, hp, seed: int, shards: int,
+                      slices: int, combine: str, registry: Path | None,
+                      fields: tuple[str, str | None, str | None]) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from forget.models.shard_train import finetune_sharded
+
+    t0 = time.perf_counter()
+    bar = Progress("training shards", BarColumn(), MofNCompleteColumn(), "slices",
+                   TimeElapsedColumn(), console=console, transient=True)
+    with bar:
+        task = bar.add_task("shards", total=shards * slices)
+        res = finetune_sharded(
+            base, data, out, shards=shards, slices=slices, text_field=fields[0],
+            id_field=fields[1], group_field=fields[2], hp=hp, seed=seed, registry=registry,
+            combine=combine, on_slice=lambda s, r, steps: bar.advance(task))
+    sharding = res.recipe["sharding"]
+    console.print(f"[green]saved[/] {res.path} version [bold]{res.version.version}[/]",
+                  highlight=False)
+    console.print(f"{shards} shards x {slices} slices of LoRA adapters on {res.records} records, "
+                  f"grouped by {sharding['grouping']}, served as {combine}; {res.steps} steps, "
+                  f"{res.wall_time_s:.0f} s training, {time.perf_counter() - t0:.0f} s in all",
+                  highlight=False, soft_wrap=True)
+    console.print(f"checkpoints in {res.path / 'shards'}: deleting a person retrains their "
+                  "shard only (method shard_retrain, exact)", highlight=False, soft_wrap=True)
 
 
 @app.command("list")

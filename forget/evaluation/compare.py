@@ -30,8 +30,9 @@ from typing import Any
 
 from forget.errors import InvalidInputError
 
-DEFAULT_METHODS = ("retrain", "gradient_ascent", "grad_diff", "npo", "simnpo", "idk_dpo",
-                   "lora_forget", "dp_retrain", "rome")
+DEFAULT_METHODS = ("retrain", "shard_retrain", "gradient_ascent", "grad_diff", "npo", "simnpo",
+                   "idk_dpo", "lora_forget", "dp_retrain", "rome")
+NEEDS_SHARDS = ("shard_retrain",)  # compared only on a sharded model
 FULL_TRAINING = ("retrain", "dp_retrain")
 # Thresholds stay the audits' defaults; only the work per measure is reduced.
 LIGHT_AUDIT = {"bootstrap": 300, "samples": 4}
@@ -170,7 +171,7 @@ class _Bench:
         return row
 
 
-def _available(names, say) -> list[str]:
+def _available(names, say, *, sharded: bool = True) -> list[str]:
     import forget.methods  # noqa: F401
     from forget.core import METHODS
 
@@ -178,7 +179,10 @@ def _available(names, say) -> list[str]:
     for n in names:
         if n not in known:
             say(f"method {n!r} is not registered here; skipped")
-    return [n for n in names if n in known]
+        elif n in NEEDS_SHARDS and not sharded:
+            say(f"method {n!r} deletes from a sharded model (forget model finetune --shards); "
+                "this model was trained in one piece: skipped")
+    return [n for n in names if n in known and (sharded or n not in NEEDS_SHARDS)]
 
 
 def _machine() -> dict:
@@ -209,7 +213,9 @@ def run_comparison(data: Path | str, model_dir: Path | str, work: Path | str, *,
     work.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus(data)
     model, tok = load_model(model_dir)
-    methods = _available(cfg.methods, say)
+    from forget.methods.shard_retrain import sharded_source
+
+    methods = _available(cfg.methods, say, sharded=sharded_source(model_dir) is not None)
     b = _Bench(corpus, model, tok, cfg, work, say)
 
     worst = {}

@@ -15,6 +15,7 @@ from forget.methods import (  # noqa: F401  (imported for their registration)
     npo,
     retrain,
     rome,
+    shard_retrain,
     simnpo,
     text_encoder,
 )

@@ -86,6 +86,8 @@ class Retrain(Method):
         t0 = time.perf_counter()
         recipe = getattr(cfg, "recipe", None)
         recipe = recipe if recipe is not None else _card_recipe(model)
+        if recipe is not None and recipe.get("sharding"):
+            return _run_sharded(self, model, forget, retain, cfg, t0)
         if recipe is not None:
             return _run_recipe(self, recipe, forget, retain, cfg, t0)
         size_name = cfg.size or _known_size(model)
@@ -167,6 +169,34 @@ def _run_recipe(method: Retrain, recipe: dict, forget: ForgetSet, retain: Retain
         tokens_processed=sum(lengths) * hp.epochs, wall_time_s=time.perf_counter() - t0,
         config=config, config_hash=cfg.config_hash(), guarantee=EXACT_FINETUNE,
         stopped_by="max_steps", trained_record_ids=sorted({r.record_id for r in records}))
+
+
+def _run_sharded(method: Retrain, model: Any, forget: ForgetSet, retain: RetainSet,
+                 cfg: MethodConfig, t0: float) -> UnlearnResult:
+    """A sharded model retrained whole: every shard from its first slice without the forget
+    set (the cost ``shard_retrain`` is measured against; the same model, bitwise)."""
+    from forget.methods.shard_retrain import GUARANTEE, sharded_source
+    from forget.models.shard_train import retrain_shards
+
+    source = sharded_source(_model_dir(model))
+    if source is None:
+        raise RetrainUnavailableError(
+            "exact retraining is unavailable: the model was fine-tuned sharded but its shard "
+            "checkpoints (shards/manifest.json) are not in its directory or any ancestor's")
+    texts: dict[str, TrainingRecord] = {}
+    for e in retain.examples:
+        texts.setdefault(e.record_id, TrainingRecord(e.record_id, e.text, e.source))
+    remove = {e.record_id for e in forget.examples}
+    for rid in remove:
+        texts.pop(rid, None)
+    new, run = retrain_shards(source, texts, remove, full=True)
+    kept = sorted({rid for shard in run.manifest["plan"] for ids in shard for rid in ids})
+    return UnlearnResult(
+        model=new, method=method.name, steps=run.steps, tokens_processed=run.tokens,
+        wall_time_s=time.perf_counter() - t0,
+        config=cfg.to_dict() | {"resolved": "sharded recipe, every shard"},
+        config_hash=cfg.config_hash(), guarantee=GUARANTEE, stopped_by="max_steps",
+        save_extra=run.write, trained_record_ids=kept)
 
 
 EXACT_FINETUNE = ("exact: the model was fine-tuned again from the same base with its recorded "

@@ -256,15 +256,23 @@ def finetune_records(
     return model, tokenizer
 
 
-def _with_lora(model: Any, hp: FinetuneParams) -> Any:
-    from peft import LoraConfig, get_peft_model
+def lora_config(model: Any, hp: FinetuneParams) -> Any:
+    """The peft ``LoraConfig`` of ``hp`` for ``model`` (``("all-linear",)``: peft's shorthand
+    for every linear layer but the output one)."""
+    from peft import LoraConfig
 
-    model_type = getattr(model.config, "model_type", None)
-    config = LoraConfig(
+    targets = lora_target_modules(model.config, hp.lora_target_modules)
+    return LoraConfig(
         r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=hp.lora_dropout,
-        target_modules=list(lora_target_modules(model.config, hp.lora_target_modules)),
-        fan_in_fan_out=model_type in _CONV1D_TYPES, task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+        target_modules="all-linear" if targets == ("all-linear",) else list(targets),
+        fan_in_fan_out=getattr(model.config, "model_type", None) in _CONV1D_TYPES,
+        task_type="CAUSAL_LM")
+
+
+def _with_lora(model: Any, hp: FinetuneParams) -> Any:
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(model, hp))
 
 
 def _StepReporter(on_step: StepCallback, base: type) -> type:  # noqa: N802 (a class factory)

@@ -56,9 +56,11 @@ def state_dict_sha256(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def load_model(model_dir: Path | str, *, device: str = "cpu"):
+def load_model(model_dir: Path | str, *, device: str = "cpu", combined: bool = True):
     """Load ``(model, tokenizer)`` from a directory written by ``save_pretrained``. A tokenizer
-    without a pad token (GPT-2, Pythia) gets its eos token as pad (``arch.ensure_pad_token``)."""
+    without a pad token (GPT-2, Pythia) gets its eos token as pad (``arch.ensure_pad_token``).
+    A sharded model whose manifest serves the ensemble loads as the ensemble (``combined``
+    False: the merged weights saved at its top, whatever it serves)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from forget.models.arch import ensure_pad_token
@@ -69,10 +71,20 @@ def load_model(model_dir: Path | str, *, device: str = "cpu"):
             f"no model at {model_dir} (config.json missing); train one with "
             f"`forget model train --data DIR --out {model_dir}`"
         )
+    if combined and _serves_ensemble(model_dir):  # a sharded model served as the exact ensemble
+        from forget.models.sharded import load_sharded
+
+        model, tokenizer = load_sharded(model_dir)
+        return model.to(device), tokenizer
     model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True).to(device)
     tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(model_dir, local_files_only=True))
     model.eval()
     return model, tokenizer
+
+
+def _serves_ensemble(model_dir: Path) -> bool:
+    manifest = model_dir / "shards" / "manifest.json"
+    return manifest.is_file() and json.loads(manifest.read_text()).get("combine") == "ensemble"
 
 
 def save_model(

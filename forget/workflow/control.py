@@ -5,7 +5,8 @@ identifiers are fakes). On an organisation's own data that assumption is weak: r
 addresses are not drawn like the fakes, so a model that never saw the person can still tell
 the person's records from their twins (either way). Where the model line has a recorded
 fine-tuning recipe (``forget model finetune``), a model that truly never saw the request's
-records costs one fine-tune: the recipe re-run without them, with *another seed*. The audit then
+records costs one fine-tune: the recipe re-run without them, with *another seed* (a sharded
+model: only the shards that held the records, from scratch with other seeds). The audit then
 measures its band on that control (two-sided), so an exact retrain (the recipe's own seed)
 passes as a retrain with another seed should, and an approximate method is held to what a
 model that never saw the person does.
@@ -35,9 +36,17 @@ def recipe_control(ctx: Any, forget: Any, retain: Any) -> Any | None:
     if not (path / "config.json").is_file():
         ctx.say("control", "fine-tuning a control without the request's records (the recipe, "
                 "another seed): the audit's band is measured on it")
-        cfg = RetrainConfig(recipe=dict(recipe, seed=int(recipe["seed"]) + CONTROL_SEED_OFFSET))
-        _, tok = load_model(ctx.model_dir)
-        res = get_method("retrain").run(model=None, tokenizer=tok, forget=forget,
-                                        retain=retain, config=cfg)
+        net, tok = load_model(ctx.model_dir)
+        if recipe.get("sharding"):  # the affected shards from scratch with other seeds
+            from forget.methods.shard_retrain import ShardRetrainConfig
+
+            res = get_method("shard_retrain").run(
+                model=net, tokenizer=tok, forget=forget, retain=retain,
+                config=ShardRetrainConfig(seed_offset=CONTROL_SEED_OFFSET))
+        else:
+            cfg = RetrainConfig(recipe=dict(recipe, seed=int(recipe["seed"])
+                                            + CONTROL_SEED_OFFSET))
+            res = get_method("retrain").run(model=None, tokenizer=tok, forget=forget,
+                                            retain=retain, config=cfg)
         save_model(res.model, tok, path, overwrite=True)
     return load_model(path)[0]

@@ -39,17 +39,22 @@ if TYPE_CHECKING:
 
 
 def plan_attempts(method: str, forget: Any, *, max_attempts: int, allow_retrain: bool,
-                  head: bool = False) -> list[tuple[str, dict]]:
+                  head: bool = False, sharded: bool = False) -> list[tuple[str, dict]]:
     """The methods (with config overrides) tried in order until an audit passes.
 
     ``head``: the model is a certified head over a frozen LM; only ``noisy_gd`` deletes from
     it, once (its step count comes from the theorem; retraining the LM would not touch the
-    head). ``dp_retrain`` is tried once (its guarantee is fixed by epsilon), then retraining.
+    head). ``sharded``: the model was fine-tuned sharded; ``auto`` deletes exactly with
+    ``shard_retrain``, once (it is exact: a retry would give the same bytes).
+    ``dp_retrain`` is tried once (its guarantee is fixed by epsilon), then retraining.
     """
     from forget.workflow.sets import is_code_request
 
     if method == "auto":
-        method = "noisy_gd" if head else "code_eraser" if is_code_request(forget) else "npo"
+        method = ("noisy_gd" if head else "shard_retrain" if sharded
+                  else "code_eraser" if is_code_request(forget) else "npo")
+    if method == "shard_retrain":
+        return [(method, {})]
     if head and method != "noisy_gd":
         raise InvalidInputError(
             f"the model holds a certified head; method {method!r} would drop it and leave the "
@@ -95,7 +100,7 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
         method: a registered method name, a method's config object (e.g.
             ``NPOConfig(max_steps=100)``: that method with those fields), or ``auto`` (code
             secrets -> code_eraser, people ->
-            npo; stronger retries; then retraining when ``allow_retrain``; a model directory
+            npo; stronger retries; a sharded model -> shard_retrain, exact, once; then retraining when ``allow_retrain``; a model directory
             holding a certified head -> noisy_gd, whose audit re-checks the certificate; a
             request naming a ``concept`` -> text_encoder on the diffusion pipeline in
             ``model``, see :mod:`forget.workflow.concept`).
@@ -224,6 +229,15 @@ def _check_recipe(model: Path, corpus: Any, *, method: str,
 
     if corpus is None:  # a diffusion concept folder
         return
+    if method == "shard_retrain":
+        from forget.methods.shard_retrain import sharded_source
+        from forget.models.recipe import check_base
+
+        if sharded_source(model, registry) is None:
+            raise RetrainUnavailableError(
+                f"shard_retrain needs a sharded model: {model} has no shard checkpoints (train "
+                "it with `forget model finetune --shards S`) or use method retrain")
+        check_base(recipe_of(model, registry=registry) or {})
     if method == "retrain":
         why = retrain_unavailable_reason(model, registry=registry)
         if why:
@@ -244,6 +258,7 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
     Returns the passing attempt, or None after failing the request in the ledger.
     """
     from forget.methods._certified_head import has_head
+    from forget.methods.shard_retrain import sharded_source
     from forget.models import load_model
     from forget.models.recipe import retrain_unavailable_reason
 
@@ -279,7 +294,8 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
         ctx.say("plan", f"exact retraining is unavailable for this model: {no_retrain}")
     plan = plan_attempts(method, forget, max_attempts=max_attempts,
                          allow_retrain=allow_retrain and not no_retrain,
-                         head=has_head(ctx.model_dir))
+                         head=has_head(ctx.model_dir),
+                         sharded=sharded_source(ctx.model_dir, ctx.registry) is not None)
     first = S.round_offset(ctx) + 1
     for n, (name, overrides) in enumerate(plan, first):
         cfg_base = dict(method_config or {}) if name == plan[0][0] else {}
