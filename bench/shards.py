@@ -22,7 +22,8 @@ so records are grouped by shared identifiers), for every S in ``--shards`` and R
   workflow's calibrated audit with its retrained control) and the verdicts recorded.
 
     python bench/shards.py [--shards 1 4 8 16] [--slices 1 4] [--epochs 20] [--random 5]
-                           [--audit 4x1 8x4] [--no-own] [--out bench/results/shards.json]
+                           [--audit 4x1 8x4] [--no-own] [--own-shards 4 8] [--own-slices 1 4]
+                           [--out bench/results/shards.json]
 
 Writes ``bench/results/shards.json``; ``bench/summarize.py`` renders it into bench/README.md.
 """
@@ -173,7 +174,7 @@ def one_corpus(name: str, corpus, data: Path, fields: dict, base: Path, work: Pa
                 row["serving"][combine] = utility(net, mono_tok, corpus) | memorised(
                     net, mono_tok, corpus)
             dels = []
-            for sid in doomed:
+            for sid in doomed[:1] if shards == 1 else doomed:  # S=1: a full retrain each
                 d = deletion(path, by_id, ids_of[sid])
                 dels.append({"subject": sid} | d | {
                     "share_of_sharded_training_steps": round(d["steps"] / res.steps, 4),
@@ -189,6 +190,9 @@ def one_corpus(name: str, corpus, data: Path, fields: dict, base: Path, work: Pa
             out["configs"].append(row)
             print(name, tag, json.dumps({k: v for k, v in row.items() if k != "deletions"}),
                   flush=True)
+            if args.partial:  # what is measured so far, in case the run is stopped
+                args.partial.write_text(json.dumps({"results": [*args.done, out]}, indent=1,
+                                                   default=str))
             if name == "demo" and tag in args.audit:
                 tok = mono_tok
                 subjects = {sid: "random" for sid in random_subjects(corpus, args.random,
@@ -212,13 +216,20 @@ def main() -> None:
     ap.add_argument("--delete", type=int, default=3, help="subjects deleted (timed) per config")
     ap.add_argument("--random", type=int, default=5, help="random subjects audited")
     ap.add_argument("--audit", nargs="*", default=["4x1", "8x4"])
+    ap.add_argument("--base", type=Path, default=None,
+                    help="a base built by an earlier run (its models/base), reused")
     ap.add_argument("--no-own", action="store_true", help="skip the bring-your-own corpus")
+    ap.add_argument("--own-shards", type=int, nargs="+", default=[4, 8])
+    ap.add_argument("--own-slices", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "shards.json")
     args = ap.parse_args()
+    args.partial = args.out.with_suffix(".partial.json")
 
     from forget._env import configure_offline
+    from forget._quiet import configure_output
 
     configure_offline()
+    configure_output()  # the libraries' progress bars off: this script's own lines only
     import torch
 
     from forget.commands.demo import BASE_SEED, build_base, demo_finetune_params
@@ -230,16 +241,20 @@ def main() -> None:
     random.seed(0)
     hp = dataclasses.replace(demo_finetune_params(), epochs=args.epochs)
     corpus = load_corpus(args.data)
-    base = build_base(work, args.data, registry=work / "reg")
+    base = args.base or build_base(work, args.data, registry=work / "reg")
     print("base trained", round(time.perf_counter() - t_start), "s", flush=True)
-    results = [one_corpus("demo", corpus, args.data, {}, base, work, args, hp)]
+    args.done = results = []
+    results.append(one_corpus("demo", corpus, args.data, {}, base, work, args, hp))
     if not args.no_own:
         own_dir = work / "own-src"
         generate(own_dir, GenerateConfig(subjects=40, seed=BASE_SEED + 7))
         own = load_corpus(own_dir)
         parquet = own_format(own, work / "own.parquet")
         fields = {"text_field": "content", "id_field": "id"}
-        results.append(one_corpus("own", own, parquet, fields, base, work, args, hp))
+        own_args = argparse.Namespace(**vars(args) | {"shards": args.own_shards,
+                                                       "slices": args.own_slices,
+                                                       "done": results})
+        results.append(one_corpus("own", own, parquet, fields, base, work, own_args, hp))
     out = {
         "benchmark": "sharded, sliced LoRA adapters (SISA) vs a monolithic fine-tune",
         "command": "python bench/shards.py " + " ".join(sys.argv[1:]),
@@ -251,6 +266,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    args.partial.unlink(missing_ok=True)
     print("wrote", args.out, round(out["wall_s"]), "s")
 
 

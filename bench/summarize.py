@@ -155,12 +155,65 @@ def scope_section(d: dict) -> str:
     return "\n".join(out)
 
 
+def shards_section(d: dict) -> str:
+    """``bench/shards.py``: sharded, sliced adapters against a monolithic fine-tune."""
+    out = ["## Sharded training: exact deletion at a fraction of the cost (`bench/shards.py`)",
+           "", f"Command: `{d.get('command')}`; {d.get('machine')}; whole run "
+           f"{fmt(d.get('wall_s'), '.0f')} s. Base: {d.get('base')}. Every configuration and "
+           "the monolithic model are LoRA (rank "
+           f"{d['params']['lora_r']}, {d['params']['lora_target_modules']}) on the same base, "
+           f"{d['params']['epochs']} epochs, lr {d['params']['learning_rate']}. Perplexities "
+           "on 200 trained and 200 held-out biographies; `memorised`: share of trained people "
+           "with an identifier given back by greedy decoding; deletion shares are means over "
+           "the deleted subjects (gradient steps: exact counts; wall: noisy).", ""]
+    cols = [("S x R", "config", "s"), ("grouping", "grouping", "s"),
+            ("train steps / mono", "steps_vs_mono", ".3g"),
+            ("retain ppl merge (x mono)", "merge_ppl", "s"),
+            ("retain ppl sum", "sum_ppl", ".3g"), ("retain ppl ensemble", "ens_ppl", ".3g"),
+            ("holdout ppl merge / ens", "holdout", "s"),
+            ("memorised merge / ens", "mem", "s"), ("ens pass s / merge", "lat", "s"),
+            ("deletion: share of sharded steps", "del_sharded", ".3g"),
+            ("share of mono steps", "del_mono", ".3g"), ("share of mono wall", "del_wall", ".3g"),
+            ("audit pass", "audit", "s")]
+    for res in d["results"]:
+        mono = res["mono"]
+        rows = [{"config": "monolithic", "grouping": "-", "steps_vs_mono": 1.0,
+                 "merge_ppl": fmt(mono["retain_ppl"]), "holdout": fmt(mono["holdout_ppl"]),
+                 "mem": fmt(mono["train_any"], ".0%")}]
+        for c in res["configs"]:
+            sv, dm = c["serving"], c.get("deletion_mean", {})
+            rows.append({
+                "config": f"{c['shards']} x {c['slices']}", "grouping": c["grouping"],
+                "steps_vs_mono": c["steps_vs_mono"],
+                "merge_ppl": f"{fmt(sv['merge']['retain_ppl'])} "
+                             f"({sv['merge']['retain_ppl'] / mono['retain_ppl']:.2f})",
+                "sum_ppl": sv["sum"]["retain_ppl"], "ens_ppl": sv["ensemble"]["retain_ppl"],
+                "holdout": f"{fmt(sv['merge']['holdout_ppl'])} / "
+                           f"{fmt(sv['ensemble']['holdout_ppl'])}",
+                "mem": f"{fmt(sv['merge']['train_any'], '.0%')} / "
+                       f"{fmt(sv['ensemble']['train_any'], '.0%')}",
+                "lat": f"{sv['ensemble']['ppl_pass_s'] / sv['merge']['ppl_pass_s']:.1f}x",
+                "del_sharded": dm.get("share_of_sharded_training_steps"),
+                "del_mono": dm.get("share_of_mono_steps"), "del_wall": dm.get("share_of_mono_wall"),
+                "audit": c.get("audit_pass", "not run")})
+        out += [f"### {res['corpus']} corpus ({res['records']} training records; fields "
+                f"{res['fields'] or 'generated layout'})", "", table(rows, cols), ""]
+        for c in res["configs"]:
+            for a in c.get("audit", []):
+                out.append(f"- {c['shards']} x {c['slices']}, {a['subject']} ({a['chosen_as']}):"
+                           f" {a['status']} by {a['method']}, verdict {a['verdict']}, original "
+                           f"control {a['original_control']}; failed {a['failed_checks']}; "
+                           f"{a['seconds']} s")
+    return "\n".join(out)
+
+
 def render(results: Path) -> str:
     parts = [HEADER.format(date=dt.date.today().isoformat(),
                            machine=f"{platform.machine()} {platform.system()}")]
     for path in sorted(results.glob("*.json")):
         d = json.loads(path.read_text())
-        section = {"compare": compare_section, "scope": scope_section}.get(path.stem)
+        section = {"compare": compare_section, "scope": scope_section,
+                   "shards": shards_section}.get(path.stem)
         parts.append(section(d) if section else generic_section(path.stem, d))
     return "\n\n".join(parts) + "\n"
 

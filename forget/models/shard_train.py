@@ -181,6 +181,8 @@ def finetune_sharded(
         base_note: what the base was trained on, in words, for the card (exactness rests
             on the base never having seen a person who may ask for erasure).
     """
+    import dataclasses
+
     from forget.models.finetune import (
         FinetuneOutcome,
         FinetuneParams,
@@ -192,8 +194,6 @@ def finetune_sharded(
     from forget.models.io import save_model, weights_sha256
     from forget.models.recipe import RECIPE_FORMAT, card_or_none
     from forget.models.registry import ModelRegistry, new_card
-
-    import dataclasses
 
     hp = dataclasses.replace(hp or FinetuneParams(), lora=True)
     if combine not in COMBINES:

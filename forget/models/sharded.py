@@ -271,7 +271,9 @@ def load_sharded(model_dir: Path | str, *, combine: str | None = None) -> tuple[
     base, _ = load_base(base_dir)
     _, tokenizer = load_model(model_dir, combined=False)
     hp = FinetuneParams.from_dict(manifest["recipe"]["params"])
-    return ensemble_model(base, final_states(model_dir, manifest), hp), tokenizer
+    model = ensemble_model(base, final_states(model_dir, manifest), hp)
+    model.name_or_path = model.config._name_or_path = str(model_dir)  # what it was loaded from
+    return model, tokenizer
 
 
 def copy_unchanged(src: Path, dst: Path, names: Sequence[str]) -> None:
