@@ -145,8 +145,8 @@ def retrained_model_dir(corpus_dir, registry_dir, trained_subject, tmp_path_fact
 def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_subject,
                     tmp_path_factory) -> Path:
     """A method comparison at the smallest scale on the tiny model (bench/compare.py's code):
-    one subject, retraining and one approximate method (npo), a batch, one code secret, two
-    sequential requests."""
+    one subject, retraining and one approximate method (npo), one code secret, two
+    sequential requests (no batch: with one subject it would repeat the subject's rows)."""
     import json
 
     import torch
@@ -154,7 +154,7 @@ def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_sub
     from forget.evaluation import CompareConfig, run_comparison
 
     cfg = CompareConfig(methods=("retrain", "npo"), subject_ids=(trained_subject,),
-                        worst_case=False, batch=True, sequential=2, sequential_methods=("npo",),
+                        worst_case=False, batch=False, sequential=2, sequential_methods=("npo",),
                         code_files=1, code_methods=("code_eraser",),
                         audit={"bootstrap": 200, "samples": 2, "relearn_steps": 3,
                                "mia_verdict_attacks": ("loss",), "char_rank_kinds": ()})

@@ -121,14 +121,15 @@ def run_requests(out: Path, data: Path, model: Path) -> dict:
 
     (run / "ledger-public-key.json").write_text(json.dumps(public_key_document(led), indent=2)
                                                 + "\n")
-    train_s = read_card(model).get("train_wall_s")
+    card = read_card(model)
     return {"results": results, "ledger_ok": check.ok, "ledger_events": check.size,
-            "train_wall_s": train_s, "run": run, "serving": serving}
+            "train_wall_s": card.get("train_wall_s"), "train_steps": card.get("train_steps"),
+            "run": run, "serving": serving}
 
 
 def summary_table(summary: dict) -> Table:
     """One column per request, one row per measure (before -> after); fits 80 columns."""
-    train_s = summary.get("train_wall_s")
+    train_s, train_steps = summary.get("train_wall_s"), summary.get("train_steps")
     t = Table(title="erasure requests: what the audit shows (original -> after)")
     t.add_column("measure")
     cols = []
@@ -143,15 +144,19 @@ def summary_table(summary: dict) -> Table:
             return f"{format(o[key], fmt)} -> {format(a[key], fmt)}"
 
         wall = sum(x.get("wall_s") or 0 for x in res.attempts)
+        steps = sum(x.get("steps") or 0 for x in res.attempts)
         cols.append([
             " -> ".join(x["method"] for x in res.attempts),
             m.get("verdict", res.status),
             f"{o.get('extracted', '')} -> {a.get('extracted', '')} of {a.get('probes', '')}",
             pair("mia_auc", ".2f"), pair("exposure_min_p", ".3f"), pair("retain_ppl", ".2f"),
             f"{wall:.0f} s" + (f" ({wall / train_s:.0%} of training)" if train_s else ""),
+            f"{steps}" + (f" ({steps / train_steps:.0%} of training's {train_steps})"
+                          if train_steps else ""),
         ])
     names = ("method(s)", "audit verdict", "identifiers extracted", "MIA AUC (loss attack)",
-             "exposure: smallest p", "retain perplexity", "unlearning time")
+             "exposure: smallest p", "retain perplexity", "unlearning time",
+             "gradient steps")
     for i, name in enumerate(names):
         t.add_row(name, *(c[i] for c in cols))
     return t
@@ -184,5 +189,6 @@ def print_summary(summary: dict, t0: float) -> dict:
                   highlight=False)
     return {"requests": [r.__dict__ for r in summary["results"]],
             "ledger_ok": summary["ledger_ok"], "ledger_events": summary["ledger_events"],
-            "train_wall_s": summary["train_wall_s"], "serving": summary.get("serving"),
+            "train_wall_s": summary["train_wall_s"], "train_steps": summary.get("train_steps"),
+            "serving": summary.get("serving"),
             "wall_s": round(time.perf_counter() - t0, 1)}

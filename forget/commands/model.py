@@ -99,6 +99,9 @@ def finetune_cmd(
     combine: str = typer.Option("merge", "--combine", help="With --shards: how the adapters "
                                 "are served: merge (mean of their weight deltas, one pass) or "
                                 "ensemble (mean of their next-token distributions, S passes)."),
+    base_trained_on: str | None = typer.Option(
+        None, "--base-trained-on", help="With --shards: what the base was trained on, in "
+        "words, for the model card (exact deletion assumes it never saw the people)."),
     lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank (--lora, --shards)."),
     lora_targets: str | None = typer.Option(
         None, "--lora-targets", help="Comma-separated module names to adapt, or all-linear "
@@ -122,7 +125,8 @@ def finetune_cmd(
     if shards is not None:
         _finetune_sharded(base, data, out, hp=hp, seed=seed, shards=shards, slices=slices,
                           combine=combine, registry=registry, fields=(text_field, id_field,
-                                                                      group_field))
+                                                                      group_field),
+                          base_note=base_trained_on)
         return
     t0 = time.perf_counter()
     # quiet: a progress bar of our own; --verbose: the Trainer's bar and loss lines instead
@@ -144,7 +148,8 @@ def finetune_cmd(
 
 def _finetune_sharded(base: Path, data: Path, out: Path, *, hp, seed: int, shards: int,
                       slices: int, combine: str, registry: Path | None,
-                      fields: tuple[str, str | None, str | None]) -> None:
+                      fields: tuple[str, str | None, str | None],
+                      base_note: str | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from forget.models.shard_train import finetune_sharded
@@ -157,7 +162,8 @@ def _finetune_sharded(base: Path, data: Path, out: Path, *, hp, seed: int, shard
         res = finetune_sharded(
             base, data, out, shards=shards, slices=slices, text_field=fields[0],
             id_field=fields[1], group_field=fields[2], hp=hp, seed=seed, registry=registry,
-            combine=combine, on_slice=lambda s, r, steps: bar.advance(task))
+            combine=combine, base_note=base_note,
+            on_slice=lambda s, r, steps: bar.advance(task))
     sharding = res.recipe["sharding"]
     console.print(f"[green]saved[/] {res.path} version [bold]{res.version.version}[/]",
                   highlight=False)
@@ -167,6 +173,8 @@ def _finetune_sharded(base: Path, data: Path, out: Path, *, hp, seed: int, shard
                   highlight=False, soft_wrap=True)
     console.print(f"checkpoints in {res.path / 'shards'}: deleting a person retrains their "
                   "shard only (method shard_retrain, exact)", highlight=False, soft_wrap=True)
+    console.print(f"the base saw: {res.recipe['base']['trained_on']}", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command("list")

@@ -42,6 +42,8 @@ from forget.models.sharded import (
     train_slices,
 )
 
+UNKNOWN_BASE = ("not recorded: exact deletion assumes the base never saw any record of a person "
+                "who may ask for erasure; say what it was trained on with --base-trained-on")
 # entities whose shared values link records of one person when the data has no owner column
 LINK_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE",
                  "IP_ADDRESS", "UK_NHS", "US_PASSPORT", "US_DRIVER_LICENSE")
@@ -225,7 +227,7 @@ def finetune_sharded(
         "base": {"path": str(base.resolve()), "sha256": base_sha,
                  "version": base_card.get("version"),
                  "model_type": getattr(model.config, "model_type", None),
-                 "trained_on": base_note or base_card.get("trained_on")},
+                 "trained_on": base_note or base_card.get("trained_on") or UNKNOWN_BASE},
         "data": data_info, "params": hp.to_dict(),
         "lora_target_modules": list(lora_target_modules(model.config, hp.lora_target_modules)),
         "max_length": effective_max_length(model.config, hp), "seed": seed,

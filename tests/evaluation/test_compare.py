@@ -36,8 +36,8 @@ def test_unlearning_methods_stop_greedy_extraction(result):
             assert r["share_of_retrain_time"] is not None and r["share_of_retrain_time"] > 0
 
 
-def test_batch_code_and_sequential_parts(result):
-    assert [r["method"] for r in result["batch"]] == ["retrain", "npo"]
+def test_code_and_sequential_parts(result):
+    assert result["batch"] == [] and result["config"]["batch"] is False
     code = result["code"]
     assert [r["method"] for r in code] == ["code_eraser"] and code[0]["greedy_hits"] == 0
     seq = result["sequential"]["npo"]
@@ -80,3 +80,14 @@ def test_scaled_sizes():
     assert (small.subjects, small.sequential, small.code_files) == (2, 2, 1)
     with pytest.raises(InvalidInputError):
         scaled(0)
+
+
+def test_shard_retrain_is_compared_only_on_a_sharded_model():
+    from forget.evaluation.compare import DEFAULT_METHODS, _available
+
+    said: list[str] = []
+    assert "shard_retrain" in DEFAULT_METHODS
+    assert _available(["shard_retrain", "npo"], said.append, sharded=False) == ["npo"]
+    assert len(said) == 1 and "trained in one piece" in said[0]
+    assert _available(["shard_retrain", "npo"], said.append, sharded=True) == [
+        "shard_retrain", "npo"]

@@ -195,3 +195,40 @@ def test_requests_complete_by_exact_shard_retraining_one_after_the_other(sharded
     m2 = read_manifest(head2)
     assert both <= set(m2["erased_record_ids"])  # the first erasure is not undone
     assert leaks(w["out"], _values(SUBJECT) | {"e2": SECOND.email, "p2": SECOND.phone}) == []
+
+
+def test_served_models_combine_the_adapters_as_documented(sharded):
+    """merge: the base plus the mean of the adapters' deltas, i.e. the mean of the S models
+    each adapter gives alone; ensemble: the mean of their next-token distributions, usable by
+    generate()."""
+    import copy
+
+    import torch
+    from peft import get_peft_model, set_peft_model_state_dict
+
+    from forget.models import load_model
+    from forget.models.finetune import FinetuneParams, load_base, lora_config
+    from forget.models.sharded import final_states, load_sharded, read_manifest
+
+    w = sharded
+    manifest = read_manifest(w["model"])
+    hp = FinetuneParams.from_dict(manifest["recipe"]["params"])
+    base, tok = load_base(manifest["recipe"]["base"]["path"])
+    singles = []
+    for state in final_states(w["model"], manifest):
+        m = get_peft_model(copy.deepcopy(base), lora_config(base, hp))
+        set_peft_model_state_dict(m, state)
+        singles.append(m.merge_and_unload().eval())
+    merged, _ = load_model(w["model"])
+    for name, p in merged.state_dict().items():
+        mean = sum(s.state_dict()[name] for s in singles) / len(singles)
+        torch.testing.assert_close(p, mean, rtol=1e-4, atol=1e-5)
+    ensemble, tok = load_sharded(w["model"], combine="ensemble")
+    ids = tok([r["body"] for r in w["rows"][:2]], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        got = ensemble(**ids).logits.exp()
+        want = sum(torch.softmax(s(**ids).logits, -1) for s in singles) / len(singles)
+        out = ensemble.generate(ids["input_ids"][:1, :5], max_new_tokens=4, do_sample=False,
+                                pad_token_id=tok.pad_token_id)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert out.shape[1] == 9
