@@ -232,3 +232,23 @@ def test_served_models_combine_the_adapters_as_documented(sharded):
                                 pad_token_id=tok.pad_token_id)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     assert out.shape[1] == 9
+
+
+def test_shard_retrain_on_a_model_trained_in_one_piece_is_refused_before_any_write(sharded,
+                                                                                 tmp_path):
+    from forget.core import get_method
+    from forget.errors import RetrainUnavailableError
+    from forget.models import load_model
+
+    w = sharded
+    db = tmp_path / "ledger.db"
+    _submit(db, "r-mono", SUBJECT)
+    proc = run_cli("process", "r-mono", "--ledger", str(db), "--model", str(w["root"] / "base"),
+                   "--data", str(w["data"]), "--text-field", "body", "--id-field", "doc_id",
+                   "--out", str(tmp_path / "out"), "--method", "shard_retrain")
+    assert proc.returncode == 2 and "needs a sharded model" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(RetrainUnavailableError, match="use retrain"):
+        get_method("shard_retrain").run(model=load_model(w["root"] / "base")[0], tokenizer=None,
+                                        forget=None, retain=None)
