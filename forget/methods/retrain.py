@@ -175,7 +175,7 @@ def _run_sharded(method: Retrain, model: Any, forget: ForgetSet, retain: RetainS
                  cfg: MethodConfig, t0: float) -> UnlearnResult:
     """A sharded model retrained whole: every shard from its first slice without the forget
     set (the cost ``shard_retrain`` is measured against; the same model, bitwise)."""
-    from forget.methods.shard_retrain import GUARANTEE, sharded_source
+    from forget.methods.shard_retrain import GUARANTEE, kept_texts, sharded_source
     from forget.models.shard_train import retrain_shards
 
     source = sharded_source(_model_dir(model))
@@ -183,12 +183,7 @@ def _run_sharded(method: Retrain, model: Any, forget: ForgetSet, retain: RetainS
         raise RetrainUnavailableError(
             "exact retraining is unavailable: the model was fine-tuned sharded but its shard "
             "checkpoints (shards/manifest.json) are not in its directory or any ancestor's")
-    texts: dict[str, TrainingRecord] = {}
-    for e in retain.examples:
-        texts.setdefault(e.record_id, TrainingRecord(e.record_id, e.text, e.source))
-    remove = {e.record_id for e in forget.examples}
-    for rid in remove:
-        texts.pop(rid, None)
+    texts, remove = kept_texts(forget, retain)
     new, run = retrain_shards(source, texts, remove, full=True)
     kept = sorted({rid for shard in run.manifest["plan"] for ids in shard for rid in ids})
     return UnlearnResult(

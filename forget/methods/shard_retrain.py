@@ -66,6 +66,20 @@ def sharded_source(model_dir: Path | str | None, registry: Path | str | None = N
     return Path(ModelRegistry(registry).get(found["version"]).path) if found else None
 
 
+def kept_texts(forget: ForgetSet, retain: RetainSet) -> tuple[dict[str, TrainingRecord],
+                                                               set[str]]:
+    """The training texts a retrain may use (the retain set without the forget set) by record
+    id, and the ids to remove. Records erased earlier are not in the retain set, so a plan
+    record missing here stays out too."""
+    texts: dict[str, TrainingRecord] = {}
+    for e in retain.examples:
+        texts.setdefault(e.record_id, TrainingRecord(e.record_id, e.text, e.source))
+    remove = {e.record_id for e in forget.examples}
+    for rid in remove:
+        texts.pop(rid, None)
+    return texts, remove
+
+
 class ShardRetrain(Method):
     """Exact deletion by retraining only the shards (and slices) that held the records."""
 
@@ -89,12 +103,7 @@ class ShardRetrain(Method):
             raise RetrainUnavailableError(
                 "shard_retrain needs a sharded model (trained with `forget model finetune "
                 "--shards S`); this model has no shard checkpoints: use retrain")
-        texts: dict[str, TrainingRecord] = {}
-        for e in retain.examples:
-            texts.setdefault(e.record_id, TrainingRecord(e.record_id, e.text, e.source))
-        remove = {e.record_id for e in forget.examples}
-        for rid in remove:
-            texts.pop(rid, None)
+        texts, remove = kept_texts(forget, retain)
         new, run = retrain_shards(source, texts, remove, seed_offset=cfg.seed_offset)
         manifest = read_manifest(source)
         hp = FinetuneParams.from_dict(manifest["recipe"]["params"])

@@ -306,19 +306,13 @@ def finetune(
         exclude_record_ids: records of ``data`` left out of training (the exact-retraining
             reference: the recipe of the result lists the records it was trained on).
     """
-    from forget.models.io import save_model, weights_sha256
+    from forget.models.io import save_model
     from forget.models.registry import ModelRegistry, new_card
 
     base, out = Path(base), Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InvalidInputError(f"{out} already exists and is not empty; choose a new --out "
-                                "(models are never overwritten in place)")
-    if not (base / "config.json").is_file():
-        raise ModelNotFoundError(f"no model at {base} (config.json missing); give --base a "
-                                 "causal LM directory saved with save_pretrained")
-    base_sha = weights_sha256(base)
-    records, data_info = _training_data(data, text_field, id_field, group_field,
-                                        exclude_record_ids)
+    base_sha, records, data_info = checked_inputs(base, out, data, (text_field, id_field,
+                                                                    group_field),
+                                                  exclude_record_ids)
     threads = torch.get_num_threads()
     t0 = time.perf_counter()
     model, tokenizer = finetune_records(base, records, hp=hp, seed=seed, progress=progress,
@@ -350,6 +344,23 @@ def finetune(
     path = save_model(model, tokenizer, out, card=card)
     version = ModelRegistry(registry).register(path)
     return FinetuneOutcome(version, path, len(records), steps, wall, recipe)
+
+
+def checked_inputs(base: Path, out: Path, data: Path | str,
+                   fields: tuple[str, str | None, str | None], exclude: Iterable[str]
+                   ) -> tuple[str, list[TrainingRecord], dict[str, Any]]:
+    """A fine-tune's inputs checked before anything is trained or written: ``out`` new or
+    empty, ``base`` a model; returns the base's weights sha256, the training records and
+    what identifies the data."""
+    from forget.models.io import weights_sha256
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InvalidInputError(f"{out} already exists and is not empty; choose a new --out "
+                                "(models are never overwritten in place)")
+    if not (base / "config.json").is_file():
+        raise ModelNotFoundError(f"no model at {base} (config.json missing); give --base a "
+                                 "causal LM directory saved with save_pretrained")
+    return (weights_sha256(base), *_training_data(data, *fields, exclude))
 
 
 def _training_data(data: Path | str, text_field: str, id_field: str | None,

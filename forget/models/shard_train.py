@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from forget.corpus.load import TrainingRecord
-from forget.errors import InvalidInputError, ModelNotFoundError
+from forget.errors import InvalidInputError
 from forget.models.shard_plan import group_keys, shard_plan
 from forget.models.sharded import (
     COMBINES,
@@ -188,12 +188,12 @@ def finetune_sharded(
     from forget.models.finetune import (
         FinetuneOutcome,
         FinetuneParams,
-        _training_data,
+        checked_inputs,
         effective_max_length,
         library_versions,
         lora_target_modules,
     )
-    from forget.models.io import save_model, weights_sha256
+    from forget.models.io import save_model
     from forget.models.recipe import RECIPE_FORMAT, card_or_none
     from forget.models.registry import ModelRegistry, new_card
 
@@ -203,15 +203,9 @@ def finetune_sharded(
     if shards < 1 or slices < 1:
         raise InvalidInputError("--shards and --slices must each be >= 1")
     base, out = Path(base), Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InvalidInputError(f"{out} already exists and is not empty; choose a new --out "
-                                "(models are never overwritten in place)")
-    if not (base / "config.json").is_file():
-        raise ModelNotFoundError(f"no model at {base} (config.json missing); give --base a "
-                                 "causal LM directory saved with save_pretrained")
-    base_sha = weights_sha256(base)
-    records, data_info = _training_data(data, text_field, id_field, group_field,
-                                        exclude_record_ids)
+    base_sha, records, data_info = checked_inputs(base, out, data, (text_field, id_field,
+                                                                    group_field),
+                                                  exclude_record_ids)
     plan, grouping = plan_records(records, shards=shards, slices=slices, seed=seed, link=link)
     by_id = {r.record_id: r for r in records}
     threads = torch.get_num_threads()
