@@ -207,6 +207,26 @@ def one_corpus(name: str, corpus, data: Path, fields: dict, base: Path, work: Pa
     return out
 
 
+def merge_runs(paths: list[Path], out: Path) -> None:
+    """Several runs' results in one file: ratios stay within each run (each corpus entry keeps
+    the run's own monolithic model and command)."""
+    results, commands, wall = [], [], 0.0
+    first: dict = {}
+    for p in paths:
+        d = json.loads(p.read_text())
+        first = first or d
+        command = d.get("command") or f"(stopped run; see {p.name}: its configs so far)"
+        commands.append(command)
+        wall += d.get("wall_s") or 0.0
+        results += [r | {"command": command} for r in d["results"]]
+    merged = {k: v for k, v in first.items() if k not in ("results", "command", "wall_s")}
+    merged |= {"benchmark": "sharded, sliced LoRA adapters (SISA) vs a monolithic fine-tune",
+               "command": " ; ".join(commands), "results": results,
+               "wall_s": round(wall, 1) or None, "merged_from": [p.name for p in paths]}
+    out.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    print("wrote", out, "from", len(paths), "runs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data")
@@ -219,10 +239,18 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=None,
                     help="a base built by an earlier run (its models/base), reused")
     ap.add_argument("--no-own", action="store_true", help="skip the bring-your-own corpus")
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo corpus")
     ap.add_argument("--own-shards", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--own-slices", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "shards.json")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="instead of running: put the results of earlier runs (their --out, or "
+                         "the .partial.json of a stopped run) into --out, each corpus table "
+                         "with its own monolithic baseline and command")
     args = ap.parse_args()
+    if args.merge:
+        merge_runs(args.merge, args.out)
+        return
     args.partial = args.out.with_suffix(".partial.json")
 
     from forget._env import configure_offline
@@ -244,7 +272,8 @@ def main() -> None:
     base = args.base or build_base(work, args.data, registry=work / "reg")
     print("base trained", round(time.perf_counter() - t_start), "s", flush=True)
     args.done = results = []
-    results.append(one_corpus("demo", corpus, args.data, {}, base, work, args, hp))
+    if not args.no_demo:
+        results.append(one_corpus("demo", corpus, args.data, {}, base, work, args, hp))
     if not args.no_own:
         own_dir = work / "own-src"
         generate(own_dir, GenerateConfig(subjects=40, seed=BASE_SEED + 7))

@@ -197,7 +197,9 @@ def shards_section(d: dict) -> str:
                 "del_mono": dm.get("share_of_mono_steps"), "del_wall": dm.get("share_of_mono_wall"),
                 "audit": c.get("audit_pass", "not run")})
         out += [f"### {res['corpus']} corpus ({res['records']} training records; fields "
-                f"{res['fields'] or 'generated layout'})", "", table(rows, cols), ""]
+                f"{res['fields'] or 'generated layout'})", "",
+                *([f"Run: `{res['command']}`", ""] if res.get("command") else []),
+                table(rows, cols), ""]
         for c in res["configs"]:
             for a in c.get("audit", []):
                 out.append(f"- {c['shards']} x {c['slices']}, {a['subject']} ({a['chosen_as']}):"
