@@ -16,5 +16,7 @@ from forget.methods import (  # noqa: F401  (imported for their registration)
     retrain,
     rome,
     simnpo,
+    targeted_undo,
     text_encoder,
+    undo,
 )
