@@ -43,16 +43,16 @@ KINDS = ("phone", "email", "national_id")
 
 # Strength settings per method: label -> config overrides (weakest first).
 SETTINGS: dict[str, dict[str, dict]] = {
-    "npo": {"default": {}, "x2": {"max_steps": 120, "learning_rate": 1e-3}},
-    "grad_diff": {"default": {}, "x2": {"max_steps": 120, "learning_rate": 1e-3}},
+    "npo": {"default": {}},
+    "grad_diff": {"default": {}},
     "undo": {
-        "a0.3-d100": {"alpha": 0.3, "distil_steps": 100},
-        "a0.6-d200": {"alpha": 0.6, "distil_steps": 200},
-        "a1.0-d400": {"alpha": 1.0, "distil_steps": 400},
+        "a0.3-d50": {"alpha": 0.3, "distil_steps": 50},
+        "a0.6-d100": {"alpha": 0.6, "distil_steps": 100},
+        "a1.0-d300": {"alpha": 1.0, "distil_steps": 300},
     },
     "targeted_undo": {
-        "s0.3-a0.5-d60": {"noise_share": 0.3, "alpha": 0.5, "distil_steps": 60},
-        "s0.5-a0.8-d120": {"noise_share": 0.5, "alpha": 0.8, "distil_steps": 120},
+        "s0.3-a0.5-d40": {"noise_share": 0.3, "alpha": 0.5, "distil_steps": 40},
+        "s0.5-a0.8-d80": {"noise_share": 0.5, "alpha": 0.8, "distil_steps": 80},
     },
 }
 

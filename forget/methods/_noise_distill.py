@@ -15,7 +15,13 @@ import torch
 
 from forget.core import losses as L
 from forget.core.data import Example
-from forget.core.trainer import TokenizedExamples, TrainOutcome, TrainSpec, lm_logits, run_unlearning
+from forget.core.trainer import (
+    TokenizedExamples,
+    TrainOutcome,
+    TrainSpec,
+    lm_logits,
+    run_unlearning,
+)
 from forget.errors import InvalidInputError
 
 
