@@ -48,11 +48,20 @@ SETTINGS: dict[str, dict[str, dict]] = {
     "undo": {
         "a0.3-d50": {"alpha": 0.3, "distil_steps": 50},
         "a0.6-d100": {"alpha": 0.6, "distil_steps": 100},
+        "a0.8-d120-lr3e-3": {"alpha": 0.8, "distil_steps": 120, "distil_learning_rate": 3e-3},
+        "a1.0-d150-lr3e-3-b16": {"alpha": 1.0, "distil_steps": 150,
+                                 "distil_learning_rate": 3e-3, "batch_size": 16},
         "a1.0-d300": {"alpha": 1.0, "distil_steps": 300},
     },
     "targeted_undo": {
         "s0.3-a0.5-d40": {"noise_share": 0.3, "alpha": 0.5, "distil_steps": 40},
         "s0.5-a0.8-d80": {"noise_share": 0.5, "alpha": 0.8, "distil_steps": 80},
+        "s0.5-a0.8-d80-lr3e-3": {"noise_share": 0.5, "alpha": 0.8, "distil_steps": 80,
+                                 "distil_learning_rate": 3e-3},
+        "s0.3-a1.0-d60-lr3e-3-b16": {"noise_share": 0.3, "alpha": 1.0, "distil_steps": 60,
+                                     "distil_learning_rate": 3e-3, "batch_size": 16},
+        "s0.5-a1.0-d100-lr3e-3-b16": {"noise_share": 0.5, "alpha": 1.0, "distil_steps": 100,
+                                      "distil_learning_rate": 3e-3, "batch_size": 16},
     },
 }
 
@@ -121,8 +130,12 @@ def run_subject(work: str, sid: str, methods: dict[str, dict[str, dict]], audit_
         rep = run_audit(model=model, tokenizer=original[1], original=original,
                         retrained=retrained, config=cfg, subject_id=sid, cache=cache,
                         relearn_texts=relearn, neighbours=near, **inputs)
+        failed = [c for c in rep.checks if c.passed is False]
         return {"verdict": rep.verdict, "audit_s": round(time.perf_counter() - t0, 1),
-                "failed": [c.name for c in rep.checks if c.passed is False],
+                "failed": [c.name for c in failed],
+                "failed_detail": [{"name": c.name, "value": c.value, "threshold": c.threshold,
+                                   "over_unlearning": "over-unlearning" in c.note}
+                                  for c in failed],
                 "inconclusive": [c.name for c in rep.checks if c.passed is None]}
 
     t0 = time.perf_counter()
@@ -176,12 +189,40 @@ def frontier_rows(per_subject: list[dict], kinds: dict[str, str]) -> list[dict]:
             "share_of_retrain": {k: round(v, 4) for k, v in share.items()},
             "subjects": [{"subject": s["subject"], "kind": kinds[s["subject"]],
                           "verdict": r["verdict"], "failed": r["failed"],
+                          "failed_detail": r.get("failed_detail", []),
                           "inconclusive": r["inconclusive"], "steps": r["steps"],
                           "wall_s": r["wall_s"], "extracted_after": r["extracted_after"]}
                          for s, r in pairs],
         })
     rows.sort(key=lambda r: (r["share_of_retrain"]["wall"], r["method"]))
     return rows
+
+
+def merge(runs: list[dict]) -> dict:
+    """Several runs on the same corpus, model settings and subjects as one result: rows of a
+    later run replace an earlier run's with the same method and setting. Each row's cost
+    shares stay relative to the retrains of the run that measured it."""
+    base = runs[0]
+    for other in runs[1:]:
+        if other["subjects"] != base["subjects"] or any(
+                other["config"][k] != base["config"][k]
+                for k in ("corpus_seed", "corpus_subjects", "size", "audit")):
+            raise SystemExit("--merge needs runs with the same corpus, size, audit and subjects")
+    out = dict(base)
+    rows: dict[tuple[str, str], dict] = {}
+    for i, run in enumerate(runs):
+        for r in run["rows"]:
+            rows[(r["method"], r["setting"])] = r | {"run": i}
+    out["rows"] = sorted(rows.values(), key=lambda r: (r["share_of_retrain"]["wall"],
+                                                       r["method"]))
+    out["choice"] = None  # recomputed by the caller
+    out["runs"] = [{"command": r["command"], "wall_s": r["wall_s"], "grid": r["config"]["grid"],
+                    "retrain": r["retrain"], "controls": r["controls"],
+                    "machine": r["machine"]} for r in runs]
+    out["per_subject"] = [s for r in runs for s in r["per_subject"]]
+    out["wall_s"] = round(sum(r["wall_s"] for r in runs), 1)
+    out["command"] = " ; ".join(r["command"] for r in runs)
+    return out
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -222,7 +263,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "frontier.json")
     ap.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "frontier.log",
                     help="progress lines (subject id, method, verdict; no identifiers)")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="merge these result files (same corpus and subjects) into --out")
     args = ap.parse_args()
+    if args.merge:
+        from forget.evaluation.frontier import frontier_choice
+
+        out = merge([json.loads(p.read_text()) for p in args.merge])
+        out["choice"] = frontier_choice(out["rows"])
+        args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        plot(out["rows"], args.out.with_suffix(".png"))
+        return
 
     from forget._env import configure_offline
 
