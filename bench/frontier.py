@@ -176,9 +176,10 @@ def frontier_rows(per_subject: list[dict], kinds: dict[str, str]) -> list[dict]:
             groups.setdefault((r["method"], r["setting"]), []).append((s, r))
     rows = []
     for (method, setting), pairs in groups.items():
-        share = {k: statistics.mean(r[k2] / s["retrain"][k3] for s, r in pairs)
-                 for k, k2, k3 in (("steps", "steps", "steps"), ("wall", "wall_s", "wall_s"),
-                                   ("tokens", "tokens", "tokens"))}
+        share = {k: statistics.mean(r[k2] / s["retrain"][k2r] for s, r in pairs)
+                 if all(r[k2] is not None for _, r in pairs) else None
+                 for k, k2, k2r in (("steps", "steps", "steps"), ("wall", "wall_s", "wall_s"),
+                                    ("tokens", "tokens", "tokens"))}
         verdicts = [r["verdict"] for _, r in pairs]
         rows.append({
             "method": method, "setting": setting, "overrides": pairs[0][1]["overrides"],
@@ -186,7 +187,7 @@ def frontier_rows(per_subject: list[dict], kinds: dict[str, str]) -> list[dict]:
             "passed": verdicts.count("pass"), "of": len(verdicts),
             "worst_case_passed": sum(r["verdict"] == "pass" for s, r in pairs
                                      if kinds[s["subject"]] == "worst"),
-            "share_of_retrain": {k: round(v, 4) for k, v in share.items()},
+            "share_of_retrain": {k: None if v is None else round(v, 4) for k, v in share.items()},
             "subjects": [{"subject": s["subject"], "kind": kinds[s["subject"]],
                           "verdict": r["verdict"], "failed": r["failed"],
                           "failed_detail": r.get("failed_detail", []),
@@ -223,6 +224,32 @@ def merge(runs: list[dict]) -> dict:
     out["wall_s"] = round(sum(r["wall_s"] for r in runs), 1)
     out["command"] = " ; ".join(r["command"] for r in runs)
     return out
+
+
+def rows_from_log(log: Path, kinds: dict[str, str], grid: dict) -> list[dict]:
+    """Per-subject results rebuilt from a progress log (a run stopped before its end): only
+    subjects whose every method and setting was logged count. Verdicts, steps, wall times and
+    failing check names are in the log; the checks' values are not."""
+    import re
+
+    retrain: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {}
+    want = {(m, s) for m, settings in grid.items() for s in settings}
+    for line in log.read_text().splitlines():
+        _, sid, rest = line.split(" ", 2)
+        if rest.startswith("retrain "):
+            retrain[sid] = json.loads(rest[len("retrain "):].replace("'", '"'))
+            continue
+        m = re.match(r"(\S+)/(\S+) (\w+) steps=(\d+) wall=([\d.]+) failed=(.*)$", rest)
+        if m:
+            runs.setdefault(sid, []).append({
+                "method": m[1], "setting": m[2], "verdict": m[3], "steps": int(m[4]),
+                "wall_s": float(m[5]), "failed": json.loads(m[6].replace("'", '"')),
+                "inconclusive": [], "extracted_after": None, "tokens": None,
+                "overrides": grid[m[1]][m[2]]})
+    return [{"subject": sid, "retrain": retrain[sid], "controls": {}, "runs": rs}
+            for sid, rs in runs.items()
+            if sid in retrain and {(r["method"], r["setting"]) for r in rs} >= want]
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -265,7 +292,32 @@ def main() -> None:
                     help="progress lines (subject id, method, verdict; no identifiers)")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="merge these result files (same corpus and subjects) into --out")
+    ap.add_argument("--from-log", type=Path, default=None,
+                    help="rebuild a result from the progress log of a run stopped before its "
+                         "end (with --settings and --kinds as that run had them)")
+    ap.add_argument("--kinds", type=json.loads, default=None,
+                    help='with --from-log: the run\'s subjects {"S0001": "worst", ...}')
     args = ap.parse_args()
+    if args.from_log:
+        grid = args.settings or {m: SETTINGS[m] for m in args.methods}
+        per_subject = rows_from_log(args.from_log, args.kinds, grid)
+        done = {s["subject"]: args.kinds[s["subject"]] for s in per_subject}
+        from forget.evaluation.frontier import frontier_choice
+
+        rows = frontier_rows(per_subject, done)
+        out = {"benchmark": "cost / pass-rate frontier (a run stopped before its end, rebuilt "
+                            "from its progress log: subjects whose every setting finished)",
+               "choice": frontier_choice(rows), "rows": rows, "subjects": done,
+               "subjects_planned": args.kinds, "controls": {},
+               "retrain": {s["subject"]: s["retrain"] for s in per_subject},
+               "per_subject": per_subject,
+               "config": {"corpus_seed": args.corpus_seed, "corpus_subjects": args.corpus_subjects,
+                          "size": args.size, "grid": grid, "jobs": args.jobs,
+                          "audit": {} if args.full_audit else LIGHT},
+               "command": "python " + " ".join(sys.argv), "wall_s": 0.0,
+               "machine": f"{platform.machine()}, {platform.system()}, torch threads 1"}
+        args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        return
     if args.merge:
         from forget.evaluation.frontier import frontier_choice
 
