@@ -227,18 +227,23 @@ def merge(runs: list[dict]) -> dict:
 
 
 def rows_from_log(log: Path, kinds: dict[str, str], grid: dict) -> list[dict]:
-    """Per-subject results rebuilt from a progress log (a run stopped before its end): only
-    subjects whose every method and setting was logged count. Verdicts, steps, wall times and
-    failing check names are in the log; the checks' values are not."""
+    """Per-subject results rebuilt from a progress log (a run stopped before its end): every
+    logged run counts, so a row's ``of`` is the number of subjects that reached it. Verdicts,
+    steps, wall times and failing check names are in the log; the checks' values are not."""
     import re
 
+    import ast
+
     retrain: dict[str, dict] = {}
+    controls: dict[str, dict] = {}
     runs: dict[str, list[dict]] = {}
-    want = {(m, s) for m, settings in grid.items() for s in settings}
     for line in log.read_text().splitlines():
         _, sid, rest = line.split(" ", 2)
         if rest.startswith("retrain "):
             retrain[sid] = json.loads(rest[len("retrain "):].replace("'", '"'))
+            continue
+        if rest.startswith("controls "):
+            controls[sid] = {k: {"verdict": v} for k, v in ast.literal_eval(rest[9:])}
             continue
         m = re.match(r"(\S+)/(\S+) (\w+) steps=(\d+) wall=([\d.]+) failed=(.*)$", rest)
         if m:
@@ -247,9 +252,9 @@ def rows_from_log(log: Path, kinds: dict[str, str], grid: dict) -> list[dict]:
                 "wall_s": float(m[5]), "failed": json.loads(m[6].replace("'", '"')),
                 "inconclusive": [], "extracted_after": None, "tokens": None,
                 "overrides": grid[m[1]][m[2]]})
-    return [{"subject": sid, "retrain": retrain[sid], "controls": {}, "runs": rs}
-            for sid, rs in runs.items()
-            if sid in retrain and {(r["method"], r["setting"]) for r in rs} >= want]
+    return [{"subject": sid, "retrain": retrain[sid], "controls": controls.get(sid, {}),
+             "runs": rs}
+            for sid, rs in runs.items() if sid in retrain]
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -306,9 +311,11 @@ def main() -> None:
 
         rows = frontier_rows(per_subject, done)
         out = {"benchmark": "cost / pass-rate frontier (a run stopped before its end, rebuilt "
-                            "from its progress log: subjects whose every setting finished)",
+                            "from its progress log: each row over the subjects that reached it)",
                "choice": frontier_choice(rows), "rows": rows, "subjects": done,
-               "subjects_planned": args.kinds, "controls": {},
+               "subjects_planned": args.kinds,
+               "controls": {s["subject"]: {k: v["verdict"] for k, v in s["controls"].items()}
+                            for s in per_subject},
                "retrain": {s["subject"]: s["retrain"] for s in per_subject},
                "per_subject": per_subject,
                "config": {"corpus_seed": args.corpus_seed, "corpus_subjects": args.corpus_subjects,
