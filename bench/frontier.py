@@ -230,9 +230,8 @@ def rows_from_log(log: Path, kinds: dict[str, str], grid: dict) -> list[dict]:
     """Per-subject results rebuilt from a progress log (a run stopped before its end): every
     logged run counts, so a row's ``of`` is the number of subjects that reached it. Verdicts,
     steps, wall times and failing check names are in the log; the checks' values are not."""
-    import re
-
     import ast
+    import re
 
     retrain: dict[str, dict] = {}
     controls: dict[str, dict] = {}
