@@ -49,11 +49,14 @@ class TargetedUndoConfig(GradientConfig):
     max_steps: int = 60
     learning_rate: float = 5e-4
     gamma: float = 0.1
-    alpha: float = 0.5
+    # bench/frontier.py: with half the matrices 80% noised and 80 distillation steps at 1e-3,
+    # every privacy check passed on one worst-case subject but retain perplexity stayed above
+    # the audit's 1.5x; the repair step size is raised to 3e-3 for that (not yet audited).
+    alpha: float = 0.8
     beta: float = 1.0
-    noise_share: float = 0.3
-    distil_steps: int = 60
-    distil_learning_rate: float = 1e-3
+    noise_share: float = 0.5
+    distil_steps: int = 80
+    distil_learning_rate: float = 3e-3
 
     def __post_init__(self) -> None:
         super().__post_init__()

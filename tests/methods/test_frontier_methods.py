@@ -1,6 +1,8 @@
 """``undo`` and ``targeted_undo``: unlearn, noise, distil (issue 23).
 
-On the session's tiny model and memorised subject, each method with its default config:
+On the session's tiny model and memorised subject, each method (``targeted_undo`` with its
+default config; ``undo`` with ``alpha=0.6, distil_steps=100``, a setting of the benchmark, as
+its default distils for 300 steps, too long for CI):
 greedy decoding no longer gives back any of the subject's identifiers (it did before), the
 perplexity on other people's records rises by less than ``PPL_BOUND``, the noise really moved
 the weights (the result is not the first stage's model), and the original is untouched. Bad
@@ -22,7 +24,6 @@ from forget.methods.undo import UndoConfig
 from forget.models import load_model, state_dict_sha256
 
 PPL_BOUND = 1.6  # the same bound as every method's test (tests/methods/test_unlearn_methods.py)
-FRONTIER = ("undo", "targeted_undo")
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +40,14 @@ def hits(model, tok, fset) -> int:
     return sum(bool(h) for h in greedy_hits(model, tok, fset.prompts()))
 
 
-@pytest.mark.parametrize("name", FRONTIER)
-def test_forgets_the_subject_and_keeps_retain_perplexity(name, setup):
+@pytest.mark.parametrize("name,config", [("undo", UndoConfig(alpha=0.6, distil_steps=100)),
+                                         ("targeted_undo", None)])
+def test_forgets_the_subject_and_keeps_retain_perplexity(name, config, setup):
     model, tok, fset = setup["model"], setup["tok"], setup["forget"]
     assert hits(model, tok, fset) >= 1  # the control: the original leaks
 
     result = get_method(name).run(model=model, tokenizer=tok, forget=fset,
-                                  retain=setup["retain"], config=None)
+                                  retain=setup["retain"], config=config)
 
     assert hits(result.model, tok, fset) == 0
     ratio = perplexity(result.model, tok, setup["others"]) / setup["ppl"]
