@@ -311,6 +311,7 @@ def main() -> None:
         rows = frontier_rows(per_subject, done)
         out = {"benchmark": "cost / pass-rate frontier (a run stopped before its end, rebuilt "
                             "from its progress log: each row over the subjects that reached it)",
+               "target": "pass rate >= 0.8 at <= 0.25 of retraining's cost",
                "choice": frontier_choice(rows), "rows": rows, "subjects": done,
                "subjects_planned": args.kinds,
                "controls": {s["subject"]: {k: v["verdict"] for k, v in s["controls"].items()}
