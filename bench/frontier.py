@@ -187,7 +187,8 @@ def frontier_rows(per_subject: list[dict], kinds: dict[str, str]) -> list[dict]:
             "passed": verdicts.count("pass"), "of": len(verdicts),
             "worst_case_passed": sum(r["verdict"] == "pass" for s, r in pairs
                                      if kinds[s["subject"]] == "worst"),
-            "share_of_retrain": {k: None if v is None else round(v, 4) for k, v in share.items()},
+            "share_of_retrain": {k: None if v is None else round(v, 4) for k, v in share.items()}
+            | {"wall_min": round(min(r["wall_s"] / s["retrain"]["wall_s"] for s, r in pairs), 4)},
             "subjects": [{"subject": s["subject"], "kind": kinds[s["subject"]],
                           "verdict": r["verdict"], "failed": r["failed"],
                           "failed_detail": r.get("failed_detail", []),
@@ -195,7 +196,7 @@ def frontier_rows(per_subject: list[dict], kinds: dict[str, str]) -> list[dict]:
                           "wall_s": r["wall_s"], "extracted_after": r["extracted_after"]}
                          for s, r in pairs],
         })
-    rows.sort(key=lambda r: (r["share_of_retrain"]["wall"], r["method"]))
+    rows.sort(key=lambda r: (r["share_of_retrain"]["steps"], r["method"]))
     return rows
 
 
@@ -205,16 +206,17 @@ def merge(runs: list[dict]) -> dict:
     shares stay relative to the retrains of the run that measured it."""
     base = runs[0]
     for other in runs[1:]:
-        if other["subjects"] != base["subjects"] or any(
+        if not set(other["subjects"]) <= set(base["subjects"]) or any(
                 other["config"][k] != base["config"][k]
                 for k in ("corpus_seed", "corpus_subjects", "size", "audit")):
-            raise SystemExit("--merge needs runs with the same corpus, size, audit and subjects")
+            raise SystemExit("--merge needs runs with the same corpus, size and audit, on the "
+                             "first run's subjects or some of them")
     out = dict(base)
     rows: dict[tuple[str, str], dict] = {}
-    for i, run in enumerate(runs):
-        for r in run["rows"]:
+    for i, run in enumerate(runs):  # rows recomputed from each run's per-subject results
+        for r in frontier_rows(run["per_subject"], run["subjects"]):
             rows[(r["method"], r["setting"])] = r | {"run": i}
-    out["rows"] = sorted(rows.values(), key=lambda r: (r["share_of_retrain"]["wall"],
+    out["rows"] = sorted(rows.values(), key=lambda r: (r["share_of_retrain"]["steps"],
                                                        r["method"]))
     out["choice"] = None  # recomputed by the caller
     out["runs"] = [{"command": r["command"], "wall_s": r["wall_s"], "grid": r["config"]["grid"],
@@ -264,12 +266,12 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in sorted({r["method"] for r in rows}):
-        pts = sorted((r["share_of_retrain"]["wall"], r["pass_rate"], r["setting"])
+        pts = sorted((r["share_of_retrain"]["steps"], r["pass_rate"], r["setting"])
                      for r in rows if r["method"] == method)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
     ax.axhline(0.8, ls="--", c="grey", lw=0.8)
     ax.axvline(0.25, ls=":", c="grey", lw=0.8)
-    ax.set_xlabel("wall time, share of retraining")
+    ax.set_xlabel("gradient steps, share of retraining (same run)")
     ax.set_ylabel("calibrated audit pass rate")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=8)
