@@ -49,14 +49,15 @@ class TargetedUndoConfig(GradientConfig):
     max_steps: int = 60
     learning_rate: float = 5e-4
     gamma: float = 0.1
-    # bench/frontier.py: with half the matrices 80% noised and 80 distillation steps at 1e-3,
-    # every privacy check passed on one worst-case subject but retain perplexity stayed above
-    # the audit's 1.5x; the repair step size is raised to 3e-3 for that (not yet audited).
+    # The strongest setting of bench/frontier.py (bench/results/frontier.json): with half
+    # the matrices 80% noised and 80 distillation steps, every privacy check passed for 2 of
+    # 4 subjects, but retain perplexity stayed above the audit's 1.5x for all 4, so no subject
+    # passed; more repair (steps or step size) is the open question.
     alpha: float = 0.8
     beta: float = 1.0
     noise_share: float = 0.5
     distil_steps: int = 80
-    distil_learning_rate: float = 3e-3
+    distil_learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,8 +1,7 @@
 """``undo`` and ``targeted_undo``: unlearn, noise, distil (issue 23).
 
-On the session's tiny model and memorised subject, each method (``targeted_undo`` with its
-default config; ``undo`` with ``alpha=0.6, distil_steps=100``, a setting of the benchmark, as
-its default distils for 300 steps, too long for CI):
+On the session's tiny model and memorised subject, each method with a light setting (the
+defaults, the benchmark's strongest settings, distil for 80-300 steps: too long for CI):
 greedy decoding no longer gives back any of the subject's identifiers (it did before), the
 perplexity on other people's records rises by less than ``PPL_BOUND``, the noise really moved
 the weights (the result is not the first stage's model), and the original is untouched. Bad
@@ -40,14 +39,17 @@ def hits(model, tok, fset) -> int:
     return sum(bool(h) for h in greedy_hits(model, tok, fset.prompts()))
 
 
-@pytest.mark.parametrize("name,config", [("undo", UndoConfig(alpha=0.6, distil_steps=100)),
-                                         ("targeted_undo", None)])
-def test_forgets_the_subject_and_keeps_retain_perplexity(name, config, setup):
+LIGHT = {"undo": UndoConfig(alpha=0.3, distil_steps=150),
+         "targeted_undo": TargetedUndoConfig(noise_share=0.3, alpha=0.5, distil_steps=60)}
+
+
+@pytest.mark.parametrize("name", sorted(LIGHT))
+def test_forgets_the_subject_and_keeps_retain_perplexity(name, setup):
     model, tok, fset = setup["model"], setup["tok"], setup["forget"]
     assert hits(model, tok, fset) >= 1  # the control: the original leaks
 
     result = get_method(name).run(model=model, tokenizer=tok, forget=fset,
-                                  retain=setup["retain"], config=config)
+                                  retain=setup["retain"], config=LIGHT[name])
 
     assert hits(result.model, tok, fset) == 0
     ratio = perplexity(result.model, tok, setup["others"]) / setup["ppl"]
