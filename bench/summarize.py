@@ -206,6 +206,62 @@ def shards_section(d: dict) -> str:
                            f" {a['status']} by {a['method']}, verdict {a['verdict']}, original "
                            f"control {a['original_control']}; failed {a['failed_checks']}; "
                            f"{a['seconds']} s")
+
+
+def frontier_section(d: dict) -> str:
+    """``bench/frontier.py``: pass rate of the calibrated audit against the share of
+    retraining's cost, one row per method and strength setting."""
+    cfg, subjects = d.get("config", {}), d.get("subjects", {})
+    worst = [s for s, k in subjects.items() if k == "worst"]
+    rand = [s for s, k in subjects.items() if k == "random"]
+    choice = d.get("choice")
+    retrain = list(d.get("retrain", {}).values())
+    out = ["## Cost / pass-rate frontier (`bench/frontier.py`)", "",
+           f"Target: {d.get('target')}. Command: `{d.get('command')}`; whole run "
+           f"{fmt(d.get('wall_s'), '.0f')} s ({d.get('machine')}). Model size "
+           f"`{cfg.get('size')}` trained on a generated corpus (seed {cfg.get('corpus_seed')}, "
+           f"{cfg.get('corpus_subjects')} people); subjects: {len(rand)} random memorised "
+           f"{rand} and the {len(worst)} most memorised {worst}. Each subject's retrain "
+           f"(the exact method, the audit's retrained control and the cost reference) took "
+           f"{fmt(min((r['wall_s'] for r in retrain), default=None), '.0f')}-"
+           f"{fmt(max((r['wall_s'] for r in retrain), default=None), '.0f')} s and "
+           f"{fmt(retrain[0]['steps'] if retrain else None, 'd')} steps. The audit is the "
+           f"workflow's calibrated two-sided audit with the original and the retrained model "
+           f"as controls (work per measure: `{json.dumps(cfg.get('audit'))}`). Steps and "
+           "tokens are exact counts; wall-time shares depend on how busy the shared cores were "
+           "during each run and each retrain (per-subject seconds are in the JSON), so the "
+           "least-loaded subject's share is given beside the mean. Rows from merged runs "
+           "(`run` in the JSON) are each relative to the retrains of their own run.", "",
+           "Choice for `auto` (`forget.evaluation.frontier.frontier_choice`, pass rate >= 80%): "
+           + (f"`{choice['method']}` setting `{choice['setting']}`" if choice else
+              "none: no method and setting reached 80%, so `auto` should keep retraining."), ""]
+    rows = []
+    for r in d.get("rows", []):
+        fails: dict[str, int] = {}
+        for s in r["subjects"]:
+            for c in s["failed"]:
+                fails[c] = fails.get(c, 0) + 1
+        rows.append({"method": r["method"], "setting": r["setting"], "pass": r["pass_rate"],
+                     "n": f"{r['passed']}/{r['of']}",
+                     "worst": f"{r['worst_case_passed']}/"
+                              f"{sum(s['kind'] == 'worst' for s in r['subjects'])}",
+                     "steps": r["share_of_retrain"]["steps"],
+                     "wall": r["share_of_retrain"]["wall"],
+                     "wall_min": r["share_of_retrain"].get("wall_min"),
+                     "tokens": r["share_of_retrain"].get("tokens"),
+                     "fails": ", ".join(f"{k} ({v})" for k, v in sorted(fails.items())) or "-"})
+    out.append(table(rows, [
+        ("method", "method", ""), ("setting", "setting", ""), ("pass rate", "pass", ".0%"),
+        ("passed", "n", ""), ("worst cases passed", "worst", ""),
+        ("steps / retrain", "steps", ".0%"), ("wall / retrain (mean)", "wall", ".0%"),
+        ("wall, least-loaded subject", "wall_min", ".0%"),
+        ("tokens / retrain", "tokens", ".0%"), ("failing checks (subjects)", "fails", "")]))
+    ctl = d.get("controls", {})
+    out += ["", "Controls per subject (the retrained model must pass, the original fail): "
+            + "; ".join(f"{s}: retrain {v.get('retrain')}, original {v.get('original')}"
+                        for s, v in ctl.items())]
+    if (Path(__file__).parent / "results" / "frontier.png").is_file():
+        out += ["", "![frontier](results/frontier.png)"]
     return "\n".join(out)
 
 
@@ -215,7 +271,7 @@ def render(results: Path) -> str:
     for path in sorted(results.glob("*.json")):
         d = json.loads(path.read_text())
         section = {"compare": compare_section, "scope": scope_section,
-                   "shards": shards_section}.get(path.stem)
+                   "shards": shards_section, "frontier": frontier_section}.get(path.stem)
         parts.append(section(d) if section else generic_section(path.stem, d))
     return "\n\n".join(parts) + "\n"
 

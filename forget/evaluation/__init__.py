@@ -5,7 +5,8 @@
 """
 
 from forget.evaluation.compare import CompareConfig, run_comparison, scaled
+from forget.evaluation.frontier import frontier_choice, load_frontier
 from forget.evaluation.select import most_duplicated, most_memorized, random_subjects
 
-__all__ = ["CompareConfig", "most_duplicated", "most_memorized", "random_subjects",
-           "run_comparison", "scaled"]
+__all__ = ["CompareConfig", "frontier_choice", "load_frontier", "most_duplicated",
+           "most_memorized", "random_subjects", "run_comparison", "scaled"]

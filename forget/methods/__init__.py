@@ -17,5 +17,7 @@ from forget.methods import (  # noqa: F401  (imported for their registration)
     rome,
     shard_retrain,
     simnpo,
+    targeted_undo,
     text_encoder,
+    undo,
 )

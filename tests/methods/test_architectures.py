@@ -31,10 +31,12 @@ from forget.models.train import ARCHS
 
 # shard_retrain needs a model fine-tuned sharded (LoRA on every linear layer, resolved by peft
 # for any architecture): tested on GPT-2 in tests/workflow/test_sharded.py, Llama in the demo.
+# targeted_undo shares undo's machinery (noise, distillation), which runs here; it is checked
+# on its own in tests/methods/test_frontier_methods.py (CI time).
 METHOD_NAMES = [n for n in METHODS.names() if METHODS.get(n).modality == "text"
-                and n != "shard_retrain"]
+                and n not in ("shard_retrain", "targeted_undo")]
 GRADIENT = ("gradient_ascent", "grad_diff", "npo", "simnpo", "code_eraser", "lora_forget",
-            "idk_dpo", "rome")
+            "idk_dpo", "rome", "undo", "targeted_undo")
 RETRAINED = ("retrain", "dp_retrain")
 # A light audit: the statistics are tested elsewhere; here it must run and evaluate checks.
 LIGHT_AUDIT = dict(twins_per_record=0, mia_alpha=0.25, bootstrap=20, samples=0, relearn_steps=0,
@@ -53,6 +55,8 @@ def small_configs() -> dict[str, object]:
     from forget.methods.retrain import RetrainConfig
     from forget.methods.rome import RomeConfig
     from forget.methods.simnpo import SimNPOConfig
+    from forget.methods.targeted_undo import TargetedUndoConfig
+    from forget.methods.undo import UndoConfig
 
     return {
         "gradient_ascent": GradientAscentConfig(max_steps=6, learning_rate=1e-3, check_every=3),
@@ -66,6 +70,9 @@ def small_configs() -> dict[str, object]:
         "rome": RomeConfig(max_steps=6, prefixes=1, cov_keys=500, neighbours=8),
         "retrain": RetrainConfig(epochs=8),
         "dp_retrain": DPRetrainConfig(epochs=1, batch_size=32, target_delta=1e-3),
+        "undo": UndoConfig(max_steps=6, learning_rate=1e-3, alpha=0.2, distil_steps=4),
+        "targeted_undo": TargetedUndoConfig(max_steps=6, learning_rate=1e-3, check_every=3,
+                                            distil_steps=4),
         "noisy_gd": None,  # its head is trained per architecture (world fixture)
     }
 

@@ -21,9 +21,12 @@ PPL_BOUND = 1.6  # ppl_after / ppl_before on other subjects' records must stay u
 # code_eraser is tested on code; dp_retrain (a DP model trades utility for its bound) and
 # noisy_gd (deletes from a certified head, not from the LM) have their own test files, and so
 # do rome (tests/methods/test_rome.py checks suppression, locality, the rank-one change and the
-# untouched original on the same fixtures) and methods for other modalities (text_encoder).
+# untouched original on the same fixtures) and methods for other modalities (text_encoder);
+# undo and targeted_undo are checked the same way, and for their noise and seed, in
+# tests/methods/test_frontier_methods.py (running them here too would cost CI time twice);
 # shard_retrain deletes from a sharded model only: tests/workflow/test_sharded.py.
-OWN_TESTS = ("code_eraser", "dp_retrain", "noisy_gd", "rome", "shard_retrain")
+OWN_TESTS = ("code_eraser", "dp_retrain", "noisy_gd", "rome", "undo", "targeted_undo",
+             "shard_retrain")
 METHOD_NAMES = [n for n in METHODS.names() if n not in OWN_TESTS
                 and METHODS.get(n).modality == "text"]
 
