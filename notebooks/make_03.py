@@ -121,7 +121,11 @@ cells = [
        "2. If not, train future models with DP-SGD so each person's influence is bounded, and "
        "use certified deletion for the convex parts built on top.\n"
        "3. Use the fast empirical methods only with a passing audit for each request, and keep "
-       "the audit report with the certificate.\n"
+       "the audit report with the certificate. On a model trained in one piece they rarely "
+       "pass: in `bench/README.md` (\"frontier\") npo and grad_diff passed 0 of 4 subjects at "
+       "2% of retraining's steps, and UNDO (unlearn, blend with noise, distil on the retain "
+       "data) passed 3 of 4 only at full strength, at 108% of retraining's steps: for a "
+       "model this small, retraining is the cheaper honest choice.\n"
        "4. Never rely on editing or filtering alone."),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
