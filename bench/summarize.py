@@ -206,6 +206,8 @@ def shards_section(d: dict) -> str:
                            f" {a['status']} by {a['method']}, verdict {a['verdict']}, original "
                            f"control {a['original_control']}; failed {a['failed_checks']}; "
                            f"{a['seconds']} s")
+        out.append("")
+    return "\n".join(out)
 
 
 def frontier_section(d: dict) -> str:
