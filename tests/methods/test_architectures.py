@@ -31,10 +31,11 @@ from forget.models.train import ARCHS
 
 # shard_retrain needs a model fine-tuned sharded (LoRA on every linear layer, resolved by peft
 # for any architecture): tested on GPT-2 in tests/workflow/test_sharded.py, Llama in the demo.
-# targeted_undo shares undo's machinery (noise, distillation), which runs here; it is checked
-# on its own in tests/methods/test_frontier_methods.py (CI time).
+# undo and targeted_undo are npo / gradient ascent, a noise blend and a distillation, all
+# architecture-independent: tested on their own in tests/methods/test_frontier_methods.py
+# (CI time).
 METHOD_NAMES = [n for n in METHODS.names() if METHODS.get(n).modality == "text"
-                and n not in ("shard_retrain", "targeted_undo")]
+                and n not in ("shard_retrain", "undo", "targeted_undo")]
 GRADIENT = ("gradient_ascent", "grad_diff", "npo", "simnpo", "code_eraser", "lora_forget",
             "idk_dpo", "rome", "undo", "targeted_undo")
 RETRAINED = ("retrain", "dp_retrain")
