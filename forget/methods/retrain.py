@@ -69,16 +69,19 @@ def infer_arch(model: Any, method: str = "retrain") -> str:
     return kind
 
 
+# a model that never saw the records cannot over-unlearn, and has nothing for an attack to
+# recover: the audit judges the base checks' high side (AuditConfig.judge_recovery). Every
+# exact method (retrain, shard_retrain) is audited so.
+EXACT_AUDIT: dict[str, Any] = {"judge_over_unlearning": False, "judge_recovery": False}
+
+
 class Retrain(Method):
     """Exact unlearning by retraining without the forget set."""
 
     name = "retrain"
     config_class = RetrainConfig
     guarantee = EXACT
-    # a model that never saw the records cannot over-unlearn, and has nothing for an attack to
-    # recover: the audit judges the base checks' high side (AuditConfig.judge_recovery)
-    audit_requirements: ClassVar[dict[str, Any]] = {"judge_over_unlearning": False,
-                                                    "judge_recovery": False}
+    audit_requirements: ClassVar[dict[str, Any]] = EXACT_AUDIT
 
     def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,
             config: MethodConfig | None = None) -> UnlearnResult:

@@ -24,6 +24,7 @@ from forget.core.data import ForgetSet, RetainSet
 from forget.core.method import METHODS, Method, MethodConfig, UnlearnResult
 from forget.corpus.load import TrainingRecord
 from forget.errors import RetrainUnavailableError
+from forget.methods.retrain import EXACT_AUDIT
 
 GUARANTEE = ("exact: the shards that held the subject's records were retrained from the "
              "checkpoint before those records, with the same seeds and order, and the others "
@@ -86,8 +87,7 @@ class ShardRetrain(Method):
     name = "shard_retrain"
     config_class = ShardRetrainConfig
     guarantee = GUARANTEE
-    audit_requirements: ClassVar[dict[str, Any]] = {"judge_over_unlearning": False,
-                                                    "judge_recovery": False}
+    audit_requirements: ClassVar[dict[str, Any]] = EXACT_AUDIT
 
     def run(self, *, model: Any, tokenizer: Any, forget: ForgetSet, retain: RetainSet,
             config: MethodConfig | None = None) -> UnlearnResult:
