@@ -87,6 +87,10 @@ def process_cmd(
     index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
     strong: bool = strong_option(),
     shadows: int | None = shadows_option(),
+    frontier: Path | None = typer.Option(
+        None, "--frontier", help="A cost / pass-rate frontier measured on your model "
+        "(bench/frontier.py's JSON): auto tries its cheapest method passing >= 80% of "
+        "subjects before retraining (default: the one shipped, measured on the tiny model)."),
 ) -> None:
     """Process one request end to end. Exit 0 completed, 1 failed, 3 waiting for identity.
 
@@ -113,7 +117,7 @@ def process_cmd(
                           retrained=retrained, lm_eval=lm_eval, registry=registry,
                           audit_config=cfg, from_version=from_version, progress=_say,
                           text_field=text_field, id_field=id_field, group_field=group_field,
-                          index=index, strong=strong, shadows=shadows)
+                          index=index, strong=strong, shadows=shadows, frontier=frontier)
     console.print(outcome_table(res))
     write_json(Path(out) / f"outcome-{res.request_id}.json", res.__dict__)
     raise typer.Exit({"completed": 0, "failed": 1}.get(res.status, 3))

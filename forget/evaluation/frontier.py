@@ -82,3 +82,48 @@ def load_frontier(path: Path | str) -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         raise InvalidInputError(f"{path} has no 'rows' list: it is not bench/frontier.py output")
     return rows
+
+
+# The rows ``auto`` reads when no frontier is given: bench/results/frontier.json in compact
+# form (method, setting, overrides, pass rate, cost), shipped with the package.
+PACKAGED = Path(__file__).with_name("frontier_measured.json")
+ROW_KEYS = ("method", "setting", "overrides", "pass_rate", "passed", "of", "share_of_retrain")
+
+
+def compact_frontier(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a ``bench/frontier.py`` result that ``auto`` needs: its rows without the
+    per-subject detail, with where they were measured (command, machine, target)."""
+    rows = data.get("rows")
+    if not isinstance(rows, list):
+        raise InvalidInputError("the frontier result has no 'rows' list: pass the output of "
+                                "bench/frontier.py")
+    return {"source": "bench/results/frontier.json", "command": data.get("command"),
+            "machine": data.get("machine"), "target": data.get("target"),
+            "rows": [{k: r[k] for k in ROW_KEYS if k in r} for r in rows]}
+
+
+def packaged_frontier() -> list[dict[str, Any]]:
+    """The frontier measured by ``bench/frontier.py`` on the suite's tiny model (shipped)."""
+    return load_frontier(PACKAGED)
+
+
+def auto_frontier_choice(frontier: Path | str | Sequence[Mapping[str, Any]] | None = None,
+                         min_pass_rate: float = 0.8) -> dict[str, Any] | None:
+    """What ``auto`` tries first on a model trained in one piece: the cheapest row of
+    ``frontier`` (a ``frontier.json`` path or its rows; default: the packaged measurement)
+    passing at least ``min_pass_rate`` of subjects, or ``None`` (no method qualifies)."""
+    if frontier is None:
+        rows: Sequence[Mapping[str, Any]] = packaged_frontier()
+    elif isinstance(frontier, str | Path):
+        path = Path(frontier)
+        if not path.is_file():
+            raise InvalidInputError(f"frontier file {path} does not exist: pass the JSON that "
+                                    "bench/frontier.py wrote")
+        try:
+            rows = load_frontier(path)
+        except json.JSONDecodeError as e:
+            raise InvalidInputError(f"frontier file {path} is not JSON ({e.msg}): pass the "
+                                    "JSON that bench/frontier.py wrote") from None
+    else:
+        rows = frontier
+    return frontier_choice(rows, min_pass_rate)

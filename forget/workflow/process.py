@@ -39,8 +39,16 @@ if TYPE_CHECKING:
 
 
 def plan_attempts(method: str, forget: Any, *, max_attempts: int, allow_retrain: bool,
-                  head: bool = False, sharded: bool = False) -> list[tuple[str, dict]]:
+                  head: bool = False, sharded: bool = False,
+                  frontier: Any = None) -> list[tuple[str, dict]]:
     """The methods (with config overrides) tried in order until an audit passes.
+
+    ``auto`` on a person's records in a model trained in one piece reads the measured
+    frontier (``frontier``: a ``bench/frontier.py`` JSON or its rows; default: the one
+    shipped, :mod:`forget.evaluation.frontier`): the cheapest method and setting that passed
+    the calibrated audit for at least 80% of subjects is tried once, then retraining. When no
+    row reaches 80% (the shipped measurement: none does), ``auto`` keeps its cheap attempt
+    (``npo``, a few percent of retraining's steps, stronger once) before retraining.
 
     ``head``: the model is a certified head over a frozen LM; only ``noisy_gd`` deletes from
     it, once (its step count comes from the theorem; retraining the LM would not touch the
@@ -53,6 +61,13 @@ def plan_attempts(method: str, forget: Any, *, max_attempts: int, allow_retrain:
     if method == "auto":
         method = ("noisy_gd" if head else "shard_retrain" if sharded
                   else "code_eraser" if is_code_request(forget) else "npo")
+        if method == "npo":
+            from forget.evaluation.frontier import auto_frontier_choice
+
+            choice = auto_frontier_choice(frontier)
+            if choice is not None:
+                return ([(choice["method"], dict(choice["overrides"]))]
+                        + ([("retrain", {})] if allow_retrain else []))
     if method == "shard_retrain":
         return [(method, {})]
     if head and method != "noisy_gd":
@@ -82,7 +97,8 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
                     text_field: str = "text", id_field: str | None = None,
                     group_field: str | None = None, index: Path | str | None = None,
                     auto_control: bool = True, strong: bool = False,
-                    shadows: int | None = None) -> ProcessOutcome:
+                    shadows: int | None = None,
+                    frontier: Path | str | None = None) -> ProcessOutcome:
     """Process one erasure request end to end (resuming whatever a previous run left).
 
     Args:
@@ -127,6 +143,9 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
             (otherwise the report says it was not run, and why).
         shadows: shadow models per side for ``strong`` (default: the config's
             ``strong_shadows``).
+        frontier: a cost / pass-rate frontier measured on your model (the JSON
+            ``bench/frontier.py`` writes) for ``auto`` to choose from (see
+            :func:`plan_attempts`; default: the one shipped, measured on the tiny model).
     """
     import forget.methods  # noqa: F401  (registers every method)
     from forget.core.method import resolve_method
@@ -141,6 +160,10 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
     method_config = chosen | dict(method_config or {}) if chosen else method_config
     check_request(ledger, request_id, model=model, data=data, method=method,  # before any write
                   method_config=method_config, audit_config=audit_config, retrained=retrained)
+    if frontier is not None and method == "auto":  # a bad frontier file: before any write
+        from forget.evaluation.frontier import auto_frontier_choice
+
+        auto_frontier_choice(frontier)
     fields = {"text_field": text_field, "id_field": id_field, "group_field": group_field}
     corpus = _open_corpus(data, fields, lm_eval=lm_eval)  # a bad file or field: before writes
     _check_recipe(model, corpus, method=method, registry=registry)
@@ -198,7 +221,8 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
         return _text_round(ctx, res, work_data, scope, method=method, audit_config=audit_config,
                            max_attempts=max_attempts, allow_retrain=allow_retrain,
                            retrained=retrained, lm_eval=lm_eval, method_config=method_config,
-                           auto_control=auto_control, strong=strong, shadows=shadows)
+                           auto_control=auto_control, strong=strong, shadows=shadows,
+                           frontier=frontier)
 
     return complete_on_head(ctx, res, t0, one_round, guard=S.guard_step, head_base=head_base)
 
@@ -252,7 +276,7 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
                 audit_config: Any, max_attempts: int, allow_retrain: bool, retrained: Any,
                 lm_eval: bool, method_config: dict | None,
                 auto_control: bool = True, strong: bool = False,
-                shadows: int | None = None) -> S.Attempt | None:
+                shadows: int | None = None, frontier: Any = None) -> S.Attempt | None:
     """Unlearn from ``ctx.base`` and audit, attempt after attempt, until one passes.
 
     Returns the passing attempt, or None after failing the request in the ledger.
@@ -295,7 +319,8 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
     plan = plan_attempts(method, forget, max_attempts=max_attempts,
                          allow_retrain=allow_retrain and not no_retrain,
                          head=has_head(ctx.model_dir),
-                         sharded=sharded_source(ctx.model_dir, ctx.registry) is not None)
+                         sharded=sharded_source(ctx.model_dir, ctx.registry) is not None,
+                         frontier=frontier)
     first = S.round_offset(ctx) + 1
     for n, (name, overrides) in enumerate(plan, first):
         cfg_base = dict(method_config or {}) if name == plan[0][0] else {}

@@ -85,3 +85,52 @@ def test_load_frontier(tmp_path):
     path.write_text(json.dumps({"other": 1}))
     with pytest.raises(InvalidInputError, match="rows"):
         load_frontier(path)
+
+
+def test_packaged_frontier_is_the_benchmarks_measurement():
+    """The rows ``auto`` ships with are bench/results/frontier.json's, compacted: re-running
+    bench/frontier.py without refreshing forget/evaluation/frontier_measured.json fails here
+    (refresh: ``compact_frontier`` of the new result)."""
+    from pathlib import Path
+
+    from forget.evaluation.frontier import PACKAGED, compact_frontier
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "results" / "frontier.json"
+    assert json.loads(PACKAGED.read_text()) == compact_frontier(json.loads(bench.read_text()))
+
+
+def _plan(frontier, *, allow_retrain=True):
+    from forget.core.data import Example, ForgetSet
+    from forget.workflow.process import plan_attempts
+
+    person = ForgetSet(examples=[Example(record_id="r1", text="a biography")])
+    return plan_attempts("auto", person, max_attempts=2, allow_retrain=allow_retrain,
+                         frontier=frontier)
+
+
+def test_auto_tries_the_cheapest_method_passing_80_percent_then_retrains(tmp_path):
+    rows = [{"method": "npo", "setting": "default", "pass_rate": 0.0,
+             "share_of_retrain": {"wall": 0.03, "steps": 0.02}},
+            {"method": "undo", "setting": "a1.0-d300", "overrides": {"alpha": 1.0,
+                                                                    "distil_steps": 300},
+             "pass_rate": 0.9, "share_of_retrain": {"wall": 0.5, "steps": 0.6}}]
+    assert _plan(rows) == [("undo", {"alpha": 1.0, "distil_steps": 300}), ("retrain", {})]
+    assert _plan(rows, allow_retrain=False) == [("undo", {"alpha": 1.0, "distil_steps": 300})]
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"rows": rows}))
+    assert _plan(path)[0][0] == "undo"
+    # no row at 80%: the cheap attempt, a stronger one, then retraining (the shipped frontier)
+    rows[1]["pass_rate"] = 0.75
+    assert _plan(rows) == [("npo", {}), ("npo", {"_scale_steps": 2}), ("retrain", {})]
+    assert _plan(None) == [("npo", {}), ("npo", {"_scale_steps": 2}), ("retrain", {})]
+
+
+def test_a_bad_frontier_file_is_a_typed_error(tmp_path):
+    from forget.evaluation.frontier import auto_frontier_choice
+
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        auto_frontier_choice(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InvalidInputError, match="not JSON"):
+        auto_frontier_choice(bad)
