@@ -267,13 +267,44 @@ def frontier_section(d: dict) -> str:
     return "\n".join(out)
 
 
+def cost_growth_section(d: dict) -> str:
+    """``bench/cost_growth.py``: measured per-request costs extrapolated to a large model."""
+    sc = d["scale"]
+    out = ["## Cost growth on paper (`bench/cost_growth.py`)", "",
+           f"Command: `{d.get('command')}`; sources: {', '.join(d['sources'])} (nothing re-run). "
+           f"Scale: {sc['params']:.3g} parameters, {sc['tokens']:.3g} tokens x "
+           f"{sc['epochs']:g} epoch(s), {sc['tokens_per_step']:.3g} tokens a step, "
+           f"{sc['peak_flops']:.3g} FLOP/s peak at {sc['mfu']:.0%} utilisation. A one-piece "
+           f"full fine-tune there: {d['one_piece_full']['steps']:.0f} steps, "
+           f"{d['one_piece_full']['gpu_hours']:.1f} GPU-hours (LoRA: "
+           f"{d['one_piece_adapter']['gpu_hours']:.1f}). Per request, for batches of "
+           + ", ".join(str(k) for k in d["batches"]) + " requests:", ""]
+    rows = []
+    for r in d["rows"]:
+        at = r["at_scale"]
+        row = {"method": f"{r['method']} {r['setting']}", "g": r["guarantee"],
+               "share": r["share_of_training"], "pass": r["pass_rate"],
+               "n": r.get("audited")}
+        for k in d["batches"]:
+            row[f"h{k}"] = at[str(k)]["per_request_gpu_hours"]
+        rows.append(row)
+    cols = [("method", "method", "s"), ("guarantee", "g", "s"),
+            ("measured share of training (1 request)", "share", ".3g"),
+            ("audit pass rate", "pass", ".0%"), ("subjects audited", "n", "d")]
+    cols += [(f"GPU-h / request, batch {k}", f"h{k}", ".3g") for k in d["batches"]]
+    out += [table(rows, cols), "", "Assumptions:"]
+    out += [f"- {a}" for a in d["assumptions"]]
+    return "\n".join(out)
+
+
 def render(results: Path) -> str:
     parts = [HEADER.format(date=dt.date.today().isoformat(),
                            machine=f"{platform.machine()} {platform.system()}")]
     for path in sorted(results.glob("*.json")):
         d = json.loads(path.read_text())
         section = {"compare": compare_section, "scope": scope_section,
-                   "shards": shards_section, "frontier": frontier_section}.get(path.stem)
+                   "shards": shards_section, "frontier": frontier_section,
+                   "cost_growth": cost_growth_section}.get(path.stem)
         parts.append(section(d) if section else generic_section(path.stem, d))
     return "\n\n".join(parts) + "\n"
 
