@@ -146,7 +146,8 @@ def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_sub
                     tmp_path_factory) -> Path:
     """A method comparison at the smallest scale on the tiny model (bench/compare.py's code):
     one subject, retraining and one approximate method (npo), one code secret, two
-    sequential requests (no batch: with one subject it would repeat the subject's rows)."""
+    sequential requests (no batch: with one subject it would repeat the subject's rows). The
+    lm-eval utility tasks are left out for CI time (tests/audits/test_utility.py runs them)."""
     import json
 
     import torch
@@ -155,7 +156,7 @@ def comparison_json(corpus_dir, tiny_model_dir, retrained_model_dir, trained_sub
 
     cfg = CompareConfig(methods=("retrain", "npo"), subject_ids=(trained_subject,),
                         worst_case=False, batch=False, sequential=2, sequential_methods=("npo",),
-                        code_files=1, code_methods=("code_eraser",),
+                        code_files=1, code_methods=("code_eraser",), lm_eval=False,
                         audit={"bootstrap": 200, "samples": 2, "relearn_steps": 3,
                                "mia_verdict_attacks": ("loss",), "char_rank_kinds": ()})
     work = tmp_path_factory.mktemp("comparison")

@@ -19,7 +19,7 @@ def test_every_method_is_audited_for_the_subject(result, trained_subject):
     for r in rows.values():
         assert r["probes"] > 0 and r["mia_auc"] is not None and r["retain_ppl"] is not None
         assert set(r["robustness_recovered"]) == {"relearn", "int8", "paraphrase"}
-        assert "forget_facts_mc:acc" in r["lm_eval"]
+        assert r["lm_eval"] == {}  # not asked for (the fixture's CompareConfig)
 
 
 def test_retraining_is_the_privleak_reference_and_passes(result):
