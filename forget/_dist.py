@@ -1,0 +1,142 @@
+"""Running under ``accelerate launch`` / ``torchrun``: who writes, and how batches split.
+
+Every training path of the suite goes through the HF ``Trainer`` (or a subclass: the
+``UnlearnTrainer``, trl's ``DPOTrainer``), so under a multi-process launch the same code runs
+in every process (SPMD) and the Trainer does data parallelism by itself. What the Trainer does
+not know about is the suite's own output: model directories, the model registry, JSON
+summaries. Those are written by rank 0 alone (:func:`on_main`), and the other ranks receive
+rank 0's result (or its exception) by a broadcast, which is also the point where they wait for
+it: every rank goes on with the same values, and nothing is ever written twice.
+
+Batch sizes in the suite's configs and recipes are *global* (records per optimiser step), so a
+recipe means the same training whatever the number of processes: each process takes
+``batch_size / world_size`` records (:func:`per_device_batch`). With the Trainer's seeded
+sampler every process draws the same permutation and takes every ``world_size``-th chunk of
+it, so one optimiser step sees the same records as the single-process step.
+
+Outside a launch (``WORLD_SIZE`` unset or 1) every function here is a no-op: rank 0 of 1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from forget.errors import InvalidInputError
+
+T = TypeVar("T")
+
+
+def world_size() -> int:
+    """Processes in the launch (``torch.distributed`` when initialised, else ``WORLD_SIZE``,
+    which torchrun and ``accelerate launch`` set before the group exists)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    """This process's global rank (0 outside a launch)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def per_device_batch(batch_size: int) -> int:
+    """The per-process share of a global ``batch_size`` (``InvalidInputError`` when it does
+    not divide: the processes would otherwise train on a different batch than the recipe)."""
+    n = world_size()
+    if batch_size % n:
+        raise InvalidInputError(
+            f"batch size {batch_size} does not split over {n} processes; launch a number of "
+            f"processes that divides it (or choose a batch size that is a multiple of {n})")
+    return batch_size // n
+
+
+def _group() -> Any:
+    """``torch.distributed`` with its process group up (accelerate's ``PartialState`` starts
+    it the way the Trainer would: gloo on CPU, nccl on CUDA)."""
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        from accelerate import PartialState
+
+        PartialState(cpu=not torch.cuda.is_available())
+    return dist
+
+
+def barrier() -> None:
+    """Wait until every process reaches this point (nothing outside a launch)."""
+    if world_size() > 1:
+        _group().barrier()
+
+
+def on_main(fn: Callable[[], T]) -> T:
+    """``fn()`` run by rank 0 alone; every rank returns its result, or raises its exception.
+
+    Every rank must call this at the same point (as SPMD code does). The result travels by
+    ``broadcast_object_list`` (pickled): keep it small (paths, cards, versions), never a model.
+    """
+    if world_size() == 1:
+        return fn()
+    dist = _group()
+    box: list[Any] = [None]
+    if dist.get_rank() == 0:
+        try:
+            box[0] = ("ok", fn())
+        except BaseException as e:  # noqa: BLE001 (re-raised on every rank below)
+            box[0] = ("error", e)
+    dist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "error":
+        raise value
+    return value
+
+
+def same_on_every_rank(value: T) -> T:
+    """Rank 0's ``value`` on every rank (a decision all ranks must take together)."""
+    if world_size() == 1:
+        return value
+    box = [value]
+    _group().broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sum_over_ranks(value: int) -> int:
+    """The sum of an integer count over every rank (tokens each process trained on)."""
+    if world_size() == 1:
+        return value
+    import torch
+
+    dist = _group()
+    t = torch.tensor([value], dtype=torch.long)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return int(t.item())
+
+
+def token_share(count: Any) -> Any:
+    """``count * world_size / (count summed over ranks)``: the factor that turns this process's
+    token mean into its share of the token mean over the whole launch's batch (DDP averages the
+    processes' gradients, so the shares' average is the global token mean). ``count`` is a
+    0-d tensor of this process's selected tokens; 1.0 outside a launch."""
+    n = world_size()
+    if n == 1:
+        return 1.0
+    dist = _group()
+    total = count.detach().float().reshape(1).clone()
+    if dist.get_backend() == "nccl":
+        total = total.cuda()
+    dist.all_reduce(total)
+    return count.float() * n / total.to(count.device).clamp_min(1)[0]
