@@ -19,8 +19,9 @@ Outside a launch (``WORLD_SIZE`` unset or 1) every function here is a no-op: ran
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from forget.errors import InvalidInputError
@@ -28,11 +29,17 @@ from forget.errors import InvalidInputError
 T = TypeVar("T")
 
 
+_solo = False  # rank 0 running the workflow alone while the others wait (``leading``)
+
+
 def world_size() -> int:
     """Processes in the launch (``torch.distributed`` when initialised, else ``WORLD_SIZE``,
-    which torchrun and ``accelerate launch`` set before the group exists)."""
+    which torchrun and ``accelerate launch`` set before the group exists); 1 while rank 0
+    runs alone under :func:`leading` (its writes then need no one's agreement)."""
     import torch.distributed as dist
 
+    if _solo:
+        return 1
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -140,3 +147,76 @@ def token_share(count: Any) -> Any:
         total = total.cuda()
     dist.all_reduce(total)
     return count.float() * n / total.to(count.device).clamp_min(1)[0]
+
+
+# -- the workflow under a launch: rank 0 leads, the others join each training run ------------
+# ``forget process`` and ``forget worker`` talk to the ledger, audit, certify and write
+# reports: one process does that (rank 0). The other ranks ``follow``: they wait for rank 0 to
+# hand them a training job (a module-level function and its arguments, sent by broadcast), run
+# it with rank 0 as SPMD code (the Trainer's DDP), and wait again, until rank 0 says it is done.
+@contextlib.contextmanager
+def leading() -> Iterator[None]:
+    """Rank 0 runs the block alone (``world_size()`` is 1 in it) except for :func:`joint`
+    jobs; at its end, whatever happened, the followers are released."""
+    global _solo
+    if world_size() == 1:
+        yield
+        return
+    _group()
+    _solo = True
+    try:
+        yield
+    finally:
+        _solo = False
+        same_on_every_rank(None)  # the followers' loop ends
+
+
+def is_leading() -> bool:
+    """Whether rank 0 is running alone inside :func:`leading` (training must be a joint job)."""
+    return _solo
+
+
+def led_by_rank_zero(command: Callable[..., T]) -> Callable[..., T | None]:
+    """A CLI command that rank 0 runs (ledger, audits, reports) while the other ranks of a
+    launch only join its training runs (:func:`joint`); as it was outside a launch."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> T | None:
+        if world_size() == 1:
+            return command(*args, **kwargs)
+        if not is_main_process():
+            follow()
+            return None
+        with leading():
+            return command(*args, **kwargs)
+
+    return run
+
+
+def joint(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` run by every rank together (inside :func:`leading`: the
+    followers get the call by broadcast; elsewhere: as called). ``fn`` must be a module-level
+    function and its arguments picklable; only rank 0's result is returned."""
+    global _solo
+    if not _solo:
+        return fn(*args, **kwargs)
+    _solo = False
+    try:
+        same_on_every_rank((fn.__module__, fn.__qualname__, args, kwargs))
+        return fn(*args, **kwargs)
+    finally:
+        _solo = True
+
+
+def follow() -> None:
+    """The other ranks' side of :func:`leading`: run each job rank 0 hands out, until it
+    releases them."""
+    import importlib
+
+    while True:
+        job = same_on_every_rank(None)
+        if job is None:
+            return
+        module, name, args, kwargs = job
+        getattr(importlib.import_module(module), name)(*args, **kwargs)

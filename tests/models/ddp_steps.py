@@ -83,6 +83,29 @@ def run_all(work: Path, data: Path, base: Path, start: Path | None = None) -> di
     return out
 
 
+def workflow_part(work: Path, start: Path) -> dict:
+    """What ``forget process`` does under a launch, in small, as the CLI runs it
+    (``led_by_rank_zero``): rank 0 alone records a request in a ledger and saves and
+    registers the model; the npo run is the joint job every rank trains together."""
+    from forget._dist import joint
+    from forget.ledger import DeletionRequest, Ledger
+    from forget.methods.npo import NPOConfig
+    from forget.models import ModelRegistry, load_model, save_model
+    from forget.models.registry import new_card
+    from forget.workflow.steps import run_method
+
+    with Ledger(work / "ledger.db") as led:
+        led.submit(DeletionRequest(request_id="req-ddp", name=PERSON, phones=(PHONE,),
+                                   ground="a"))
+        fset, rset = sets()
+        res = joint(run_method, "npo", start, fset, rset, NPOConfig(max_steps=6, check_every=100))
+        tok = load_model(start)[1]
+        path = save_model(res.model, tok, work / "npo-led",
+                          card=new_card(kind="unlearned", method="npo"))
+        version = ModelRegistry(work / "registry").register(path).version
+        return {"npo-led": version, "events": len(led.events("req-ddp"))}
+
+
 def _watch_writes(root: Path, seen: list[str]) -> None:
     top = str(root.resolve())
 
@@ -94,7 +117,8 @@ def _watch_writes(root: Path, seen: list[str]) -> None:
                 where = str(Path(path).resolve())
                 if where.startswith(top):
                     seen.append(f"open {where[len(top):]}")
-        elif event in ("os.mkdir", "os.rename", "os.remove", "shutil.rmtree"):
+        elif event in ("os.mkdir", "os.rename", "os.remove", "shutil.rmtree",
+                       "sqlite3.connect"):
             where = str(Path(str(args[0])).resolve())
             if where.startswith(top):
                 seen.append(f"{event} {where[len(top):]}")
@@ -110,6 +134,9 @@ def main(argv: list[str]) -> None:
     from forget._dist import rank, world_size
 
     out = run_all(work, data, base, start)
+    from forget._dist import led_by_rank_zero
+
+    out |= led_by_rank_zero(workflow_part)(work, work / "ft") or {}
     print("DDP-RESULT " + json.dumps(out | {"rank": rank(), "world_size": world_size(),
                                             "writes": writes}), flush=True)
 

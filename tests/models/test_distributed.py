@@ -114,7 +114,24 @@ def test_only_rank_zero_writes_models_and_registry(runs):
     # every rank got rank 0's versions back
     for key in ("ft", "retrained", "npo"):
         assert ranks[0][key] == ranks[1][key]
-    assert sorted(p.name for p in launched.iterdir()) == ["ft", "npo", "registry", "retrained"]
+    assert sorted(p.name for p in launched.iterdir()) == [
+        "ft", "ledger.db", "npo", "npo-led", "registry", "retrained"]
     lines = (launched / "registry" / "models.jsonl").read_text().splitlines()
     assert [json.loads(x)["version"] for x in lines] == [ranks[0][k] for k in
-                                                        ("ft", "retrained", "npo")]
+                                                        ("ft", "retrained", "npo", "npo-led")]
+
+
+def test_the_workflow_side_is_rank_zeros_and_training_is_joint(runs):
+    """``led_by_rank_zero`` (``forget process``/``worker`` under a launch): rank 0 alone
+    opens the ledger; rank 1 only joins the npo run, which trains what the SPMD npo trained."""
+    from forget.ledger import Ledger
+
+    ranks, launched = runs["ranks"], runs["launched"]
+    assert "npo-led" not in ranks[1] and ranks[0]["events"] >= 1
+    assert any("sqlite3.connect" in w for w in ranks[0]["writes"])  # the hook sees SQLite
+    assert not any("sqlite3" in w for w in ranks[1]["writes"])
+    with Ledger(launched / "ledger.db", create=False) as led:
+        assert [r.request_id for r in led.list()] == ["req-ddp"]
+        assert len(led.events("req-ddp")) == ranks[0]["events"]
+        assert led.verify().ok
+    assert _distance(_weights(launched / "npo-led"), _weights(launched / "npo")) == 0.0
