@@ -176,6 +176,18 @@ def is_leading() -> bool:
     return _solo
 
 
+def check_can_train(what: str, *, solo: bool = False) -> None:
+    """Refuse, before it starts, a training run that rank 0 would begin alone inside
+    :func:`leading` (the Trainer's DDP would wait for ranks that wait for rank 0); ``solo``:
+    refuse as if inside it (a command about to lead)."""
+    if _solo or solo:
+        from forget.errors import UnsupportedUnderLaunchError
+
+        raise UnsupportedUnderLaunchError(
+            f"{what} would train on rank 0 alone under a multi-process launch; run this "
+            "request without accelerate launch (only the unlearning step is distributed)")
+
+
 def led_by_rank_zero(command: Callable[..., T]) -> Callable[..., T | None]:
     """A CLI command that rank 0 runs (ledger, audits, reports) while the other ranks of a
     launch only join its training runs (:func:`joint`); as it was outside a launch."""
@@ -185,6 +197,8 @@ def led_by_rank_zero(command: Callable[..., T]) -> Callable[..., T | None]:
     def run(*args: Any, **kwargs: Any) -> T | None:
         if world_size() == 1:
             return command(*args, **kwargs)
+        if kwargs.get("strong"):  # its shadow models would train on rank 0 alone
+            check_can_train("--strong (shadow models)", solo=True)
         if not is_main_process():
             follow()
             return None

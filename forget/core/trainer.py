@@ -24,6 +24,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from forget._dist import (
+    check_can_train,
     per_device_batch,
     same_on_every_rank,
     sum_over_ranks,
@@ -260,10 +261,12 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
     if criterion is not None:
         model.eval()
         ok, info = criterion(model)
+        ok = same_on_every_rank(ok)  # under a launch, every process trains or none does
         history.append({"step": 0, "met": ok, **info})
         if ok or spec.max_steps == 0:
             return TrainOutcome(model, 0, 0, "already" if ok else "max_steps",
                                 time.perf_counter() - t0, history)
+    check_can_train("this unlearning run")
     callback = ForgetCriterionCallback(criterion, spec.check_every) if criterion else None
     with tempfile.TemporaryDirectory(prefix="forget-unlearn-") as tmp:
         args = TrainingArguments(

@@ -175,8 +175,9 @@ def quiet_training_args(output_dir: str, *, batch_size: int, epochs: int, learni
     each log dict instead)."""
     from transformers import TrainingArguments
 
-    from forget._dist import per_device_batch
+    from forget._dist import check_can_train, per_device_batch
 
+    check_can_train("this training run")
     return TrainingArguments(
         # ``batch_size`` is global: under a launch each process takes its share
         output_dir=output_dir, per_device_train_batch_size=per_device_batch(batch_size),
