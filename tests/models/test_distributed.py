@@ -37,6 +37,7 @@ import pytest
 import torch
 
 from tests.models import ddp_steps
+from tests.models.tiny_bases import tiny_gpt2
 
 ROOT = Path(__file__).resolve().parents[2]
 REL_TOL = 1e-3
@@ -44,22 +45,12 @@ REL_TOL = 1e-3
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    """A tiny GPT-2-architecture base (no dropout) with a BPE tokenizer trained on the records."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from forget.models.tokenizer import train_tokenizer
-
-    tok = train_tokenizer([r["body"] for r in ddp_steps.rows()], vocab_size=300)
-    torch.manual_seed(0)
-    # dropout off: each process draws its own dropout masks for its half-batch, so with
-    # dropout two processes equal one only in distribution (the suite's own models have none)
-    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=64, n_layer=2, n_head=2,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    out = tmp_path_factory.mktemp("ddp-base") / "gpt2-tiny"
-    GPT2LMHeadModel(config).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    """A tiny GPT-2-architecture base with a BPE tokenizer trained on the records; dropout
+    off: each process draws its own dropout masks for its half-batch, so with dropout two
+    processes equal one only in distribution (the suite's own models have none)."""
+    return tiny_gpt2([r["body"] for r in ddp_steps.rows()],
+                     tmp_path_factory.mktemp("ddp-base") / "gpt2-tiny", n_positions=64,
+                     dropout=0.0)
 
 
 @pytest.fixture(scope="module")
