@@ -1,8 +1,9 @@
 """Running under ``accelerate launch`` / ``torchrun``: who writes, and how batches split.
 
-Every training path of the suite goes through the HF ``Trainer`` (or a subclass: the
-``UnlearnTrainer``, trl's ``DPOTrainer``), so under a multi-process launch the same code runs
-in every process (SPMD) and the Trainer does data parallelism by itself. What the Trainer does
+Every training path of the suite but ``dp_retrain`` goes through the HF ``Trainer`` (or a
+subclass: the ``UnlearnTrainer``, trl's ``DPOTrainer``), so under a multi-process launch the
+same code runs in every process (SPMD) and the Trainer does data parallelism by itself
+(``dp_retrain``'s own Opacus loop then runs whole, identically seeded, in every process). What the Trainer does
 not know about is the suite's own output: model directories, the model registry, JSON
 summaries. Those are written by rank 0 alone (:func:`on_main`), and the other ranks receive
 rank 0's result (or its exception) by a broadcast, which is also the point where they wait for
@@ -13,6 +14,9 @@ recipe means the same training whatever the number of processes: each process ta
 ``batch_size / world_size`` records (:func:`per_device_batch`). With the Trainer's seeded
 sampler every process draws the same permutation and takes every ``world_size``-th chunk of
 it, so one optimiser step sees the same records as the single-process step.
+
+The workflow commands (``forget process``, ``forget worker``) are not SPMD: rank 0 runs them
+alone and the other ranks only join each training run (:func:`led_by_rank_zero`, below).
 
 Outside a launch (``WORLD_SIZE`` unset or 1) every function here is a no-op: rank 0 of 1.
 """
@@ -80,12 +84,6 @@ def _group() -> Any:
 
         PartialState(cpu=not torch.cuda.is_available())
     return dist
-
-
-def barrier() -> None:
-    """Wait until every process reaches this point (nothing outside a launch)."""
-    if world_size() > 1:
-        _group().barrier()
 
 
 def on_main(fn: Callable[[], T]) -> T:

@@ -135,3 +135,44 @@ def test_the_workflow_side_is_rank_zeros_and_training_is_joint(runs):
         assert len(led.events("req-ddp")) == ranks[0]["events"]
         assert led.verify().ok
     assert _distance(_weights(launched / "npo-led"), _weights(launched / "npo")) == 0.0
+
+
+@pytest.mark.parametrize(("world", "batch", "share"), [(1, 8, 8), (2, 8, 4), (4, 8, 2),
+                                                        (3, 8, None), (16, 8, None)])
+def test_batch_sizes_are_global_and_must_split(monkeypatch, world, batch, share):
+    from forget._dist import per_device_batch
+    from forget.errors import InvalidInputError
+
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    if share is not None:
+        assert per_device_batch(batch) == share
+    else:
+        with pytest.raises(InvalidInputError, match=f"batch size {batch} does not split over "
+                                                    f"{world} processes"):
+            per_device_batch(batch)
+
+
+def test_retain_partners_depend_on_item_and_epoch_not_on_read_order():
+    from forget.core.trainer import PairedDataset
+
+    forget, retain = [{"f": i} for i in range(16)], [{"r": j} for j in range(50)]
+    a, b = PairedDataset(forget, retain, seed=3), PairedDataset(forget, retain, seed=3)
+    order = list(range(16))
+    first = {i: a[i]["retain"]["r"] for i in order}
+    second = {i: b[i]["retain"]["r"] for i in reversed(order)}  # another process's order
+    assert first == second
+    b.epoch = 1  # a new epoch draws new partners
+    assert {i: b[i]["retain"]["r"] for i in order} != first
+
+
+def test_strong_is_refused_under_a_launch_before_anything_runs(monkeypatch):
+    from forget._dist import led_by_rank_zero
+    from forget.errors import UnsupportedUnderLaunchError
+
+    ran = []
+    command = led_by_rank_zero(lambda **kw: ran.append(kw))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(UnsupportedUnderLaunchError, match="--strong"):
+        command(strong=True)
+    assert ran == []
