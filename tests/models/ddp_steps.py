@@ -127,15 +127,13 @@ def _watch_writes(root: Path, seen: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    work, data, base = (Path(a) for a in argv[:3])
-    start = Path(argv[3]) if len(argv) > 3 else None
+    """``ddp_steps.py WORK DATA BASE``: every step, then this process's ``DDP-RESULT``."""
+    work, data, base = (Path(a) for a in argv)
     writes: list[str] = []
     _watch_writes(work, writes)
-    from forget._dist import rank, world_size
+    from forget._dist import led_by_rank_zero, rank, world_size
 
-    out = run_all(work, data, base, start)
-    from forget._dist import led_by_rank_zero
-
+    out = run_all(work, data, base)
     out |= led_by_rank_zero(workflow_part)(work, work / "ft") or {}
     print("DDP-RESULT " + json.dumps(out | {"rank": rank(), "world_size": world_size(),
                                             "writes": writes}), flush=True)
