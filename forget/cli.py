@@ -14,6 +14,7 @@ import sys
 import typer
 from typer._click import exceptions as click_exc  # typer >= 0.24 vendors click
 
+from forget._dist import led_by_rank_zero
 from forget._env import configure_offline
 from forget._quiet import configure_output
 from forget.commands import (
@@ -78,8 +79,9 @@ app.add_typer(guard.app, name="guard")
 app.add_typer(certificate.app, name="certificate")
 app.command("unlearn")(unlearn.unlearn_cmd)
 app.command("audit")(audit.audit_cmd)
-app.command("process")(process.process_cmd)
-app.command("worker")(process.worker_cmd)
+# under `accelerate launch`: rank 0 runs the workflow, the other ranks join its training runs
+app.command("process")(led_by_rank_zero(process.process_cmd))
+app.command("worker")(led_by_rank_zero(process.worker_cmd))
 app.command("demo")(demo.demo_cmd)
 
 

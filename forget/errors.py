@@ -102,3 +102,7 @@ class BaseModelChangedError(RetrainUnavailableError):
 
 class UnsupportedArchitectureError(InvalidInputError):
     """A method (or the suite) cannot work on a model of this architecture (``model_type``)."""
+
+
+class UnsupportedUnderLaunchError(ForgetError, RuntimeError):
+    """A step cannot run under a multi-process launch (``accelerate launch``, ``torchrun``)."""

@@ -44,6 +44,7 @@ UNIT_SECONDS = {"comparison": 250, "tests/workflow/test_many_workers.py": 220,
                 "tests/workflow/test_own_data.py": 155, "tests/notebooks/test_notebooks.py": 130,
                 "tests/workflow/test_resume.py": 110, "tests/workflow/test_sharded.py": 125, "tests/methods/test_architectures.py": 95,
                 "audit reports": 75, "tests/methods/test_unlearn_methods.py": 60,
+                "tests/models/test_distributed.py": 45,
                 "tests/audits/test_control_cache.py": 35, "tests/audits/test_audit_cli.py": 30,
                 "tests/workflow/test_certified_workflow.py": 20}
 LONG_UNITS_FIRST = tuple(sorted(UNIT_SECONDS, key=UNIT_SECONDS.__getitem__, reverse=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,16 +14,25 @@ from rich.console import Console
 if TYPE_CHECKING:
     from forget.corpus import Corpus, TextCorpus
 
-console = Console()
+# Under `accelerate launch` every process runs the command; only rank 0 (RANK, set by the
+# launcher before the process starts) speaks: the others' consoles are quiet.
+console = Console(quiet=os.environ.get("RANK", "0") != "0")
 err_console = Console(stderr=True)
 
 
 def write_json(path: Path | str, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (sorted keys) and return the path."""
+    """Write ``obj`` as indented JSON (sorted keys) and return the path (under a launch, rank
+    0 writes and the others wait for it)."""
+    from forget._dist import on_main
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-    return path
+
+    def write() -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        return path
+
+    return on_main(write)
 
 
 CONCEPT_DATA_MARKER = "concepts.json"  # forget.diffusion.concepts.CONCEPTS_FILE (not imported: slow)

@@ -30,6 +30,14 @@ def shift(logits: torch.Tensor, labels: torch.Tensor,
     return logits, labels, keep
 
 
+def selected_count(labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """How many next-token positions ``shift`` selects (a 0-d integer tensor)."""
+    keep = labels[:, 1:] != IGNORE
+    if mask is not None:
+        keep = keep & mask[:, 1:].bool()
+    return keep.sum()
+
+
 def token_logprobs(logits: torch.Tensor, labels: torch.Tensor,
                    mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """log p(label_t | < t) per position, (B, T-1), zero where not selected; and the mask."""

@@ -23,6 +23,15 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
+from forget._dist import (
+    check_can_train,
+    per_device_batch,
+    same_on_every_rank,
+    sum_over_ranks,
+    token_share,
+    world_size,
+)
+from forget.core import losses as L
 from forget.core.data import Example
 
 MAX_LENGTH = 256
@@ -67,11 +76,14 @@ class TokenizedExamples(Dataset):
 
 
 class PairedDataset(Dataset):
-    """Item i = forget example i with a retain example drawn by a seeded generator."""
+    """Item i = forget example i with a retain example drawn by a generator seeded with
+    (seed, epoch, i): the pairing is a function of the item and the epoch, not of the order
+    items are read in, so a multi-process launch (each process reads its own items) pairs
+    exactly as one process does. ``epoch`` is advanced by ``EpochCounter``."""
 
     def __init__(self, forget: Dataset, retain: Dataset | None, seed: int = 0) -> None:
         self.forget, self.retain = forget, retain
-        self.rng = random.Random(seed)
+        self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
         return len(self.forget)  # type: ignore[arg-type]
@@ -79,8 +91,21 @@ class PairedDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         item: dict[str, Any] = {"forget": self.forget[i]}
         if self.retain is not None and len(self.retain):  # type: ignore[arg-type]
-            item["retain"] = self.retain[self.rng.randrange(len(self.retain))]  # type: ignore[arg-type]
+            rng = random.Random((self.seed * 1_000_003 + self.epoch) * 1_000_003 + i)
+            item["retain"] = self.retain[rng.randrange(len(self.retain))]  # type: ignore[arg-type]
         return item
+
+
+class EpochCounter(TrainerCallback):
+    """Tells a ``PairedDataset`` which epoch begins (before its first item is read)."""
+
+    def __init__(self, dataset: PairedDataset) -> None:
+        self.dataset, self.begun = dataset, 0
+
+    def on_epoch_begin(self, args: TrainingArguments, state: Any, control: Any,
+                       **kwargs: Any) -> Any:
+        self.dataset.epoch, self.begun = self.begun, self.begun + 1
+        return control
 
 
 def pad_batch(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -117,6 +142,17 @@ def lm_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.T
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
 
 
+def launch_token_mean(loss: torch.Tensor, labels: torch.Tensor,
+                      mask: torch.Tensor | None = None) -> torch.Tensor:
+    """A token-mean ``loss`` (``losses.masked_ce``, ``kl_to_reference``) over this process's
+    selected tokens, rescaled under a multi-process launch so that the processes' averaged
+    gradients are those of the token mean over the launch's whole batch, as one process
+    computes it (``loss`` itself outside a launch)."""
+    if world_size() == 1:
+        return loss
+    return loss * token_share(L.selected_count(labels, mask))
+
+
 Criterion = Callable[[torch.nn.Module], tuple[bool, dict[str, float]]]
 
 
@@ -136,6 +172,7 @@ class ForgetCriterionCallback(TrainerCallback):
         was_training = model.training
         model.eval()
         ok, info = self.criterion(model)
+        ok = same_on_every_rank(ok)  # every process must stop at the same step
         model.train(was_training)
         self.history.append({"step": state.global_step, "met": ok, **info})
         if ok:
@@ -224,24 +261,28 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
     if criterion is not None:
         model.eval()
         ok, info = criterion(model)
+        ok = same_on_every_rank(ok)  # under a launch, every process trains or none does
         history.append({"step": 0, "met": ok, **info})
         if ok or spec.max_steps == 0:
             return TrainOutcome(model, 0, 0, "already" if ok else "max_steps",
                                 time.perf_counter() - t0, history)
+    check_can_train("this unlearning run")
     callback = ForgetCriterionCallback(criterion, spec.check_every) if criterion else None
     with tempfile.TemporaryDirectory(prefix="forget-unlearn-") as tmp:
         args = TrainingArguments(
             output_dir=tmp, max_steps=spec.max_steps, learning_rate=spec.learning_rate,
-            per_device_train_batch_size=spec.batch_size, lr_scheduler_type="constant",
+            per_device_train_batch_size=per_device_batch(spec.batch_size),
+            lr_scheduler_type="constant",
             warmup_steps=0, weight_decay=spec.weight_decay, save_strategy="no", report_to=[],
             logging_strategy="no", use_cpu=not torch.cuda.is_available(), seed=spec.seed,
             data_seed=spec.seed, dataloader_num_workers=0, disable_tqdm=True,
             remove_unused_columns=False,
         )
+        paired = PairedDataset(forget, retain, spec.seed)
         trainer = UnlearnTrainer(
-            model=model, args=args, train_dataset=PairedDataset(forget, retain, spec.seed),
+            model=model, args=args, train_dataset=paired,
             data_collator=collator or PairCollator(tokenizer.pad_token_id), loss=loss, ref_model=ref_model,
-            callbacks=[callback] if callback else None,
+            callbacks=[EpochCounter(paired), *([callback] if callback else [])],
         )
         trainer.remove_callback(PrinterCallback)  # it would print the final metrics dict
         trainer.train()
@@ -258,5 +299,6 @@ def run_unlearning(model: torch.nn.Module, tokenizer: Any, forget: Dataset,
         ok, info = callback.criterion(model)  # the last steps were not checked yet
         history.append({"step": steps, "met": ok, **info})
         met = ok
-    return TrainOutcome(model, steps, trainer.tokens_processed, "criterion" if met else "max_steps",
+    tokens = sum_over_ranks(trainer.tokens_processed)  # each process counted its own share
+    return TrainOutcome(model, steps, tokens, "criterion" if met else "max_steps",
                         time.perf_counter() - t0, history)

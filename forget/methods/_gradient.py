@@ -23,6 +23,7 @@ from forget.core.trainer import (
     TokenizedExamples,
     TrainSpec,
     UnlearnLoss,
+    launch_token_mean,
     lm_logits,
     run_unlearning,
 )
@@ -73,12 +74,12 @@ def retain_term(kind: str, model: torch.nn.Module, batch: dict[str, dict[str, to
     r = batch["retain"]
     logits = lm_logits(model, r)
     if kind == "nll":
-        return L.nll_loss(logits, r["labels"])
+        return launch_token_mean(L.nll_loss(logits, r["labels"]), r["labels"])
     if ref_model is None:
         raise InvalidInputError("retain_loss='kl' needs the original model as reference")
     with torch.no_grad():
         ref = lm_logits(ref_model, r)
-    return L.kl_to_reference(logits, ref, r["labels"])
+    return launch_token_mean(L.kl_to_reference(logits, ref, r["labels"]), r["labels"])
 
 
 class GradientMethod(Method):

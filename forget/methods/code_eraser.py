@@ -34,7 +34,7 @@ from forget.core.criteria import (
 from forget.core.data import Example, ForgetSet
 from forget.core.method import METHODS
 from forget.core.sensitive import find_sensitive_spans, merge_spans
-from forget.core.trainer import Criterion, UnlearnLoss, lm_logits
+from forget.core.trainer import Criterion, UnlearnLoss, launch_token_mean, lm_logits
 from forget.errors import InvalidInputError
 from forget.methods._gradient import GradientConfig, GradientMethod, retain_term
 
@@ -94,8 +94,8 @@ class CodeEraserLoss:
         logits = lm_logits(model, f)
         secret = f["span_mask"]  # (B, T) 1 on secret tokens
         other = f["attention_mask"] * (1 - secret)
-        ce_secret = L.masked_ce(logits, f["labels"], secret)
-        ce_other = L.masked_ce(logits, f["labels"], other)
+        ce_secret = launch_token_mean(L.masked_ce(logits, f["labels"], secret), f["labels"], secret)
+        ce_other = launch_token_mean(L.masked_ce(logits, f["labels"], other), f["labels"], other)
         keep = retain_term(c.retain_loss, model, batch, ref_model)
         loss = c.alpha * (-ce_secret + c.gamma * ce_other) + c.retain_weight * keep
         return loss, {"ce_secret": float(ce_secret.detach()), "ce_other": float(ce_other.detach()),

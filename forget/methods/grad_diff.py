@@ -12,7 +12,7 @@ import torch
 
 from forget.core import losses as L
 from forget.core.method import METHODS
-from forget.core.trainer import UnlearnLoss, lm_logits
+from forget.core.trainer import UnlearnLoss, launch_token_mean, lm_logits
 from forget.methods._gradient import GradientConfig, GradientMethod, retain_term
 
 
@@ -28,7 +28,8 @@ class GradDiffLoss:
     def __call__(self, model: torch.nn.Module, batch: dict, ref_model: torch.nn.Module | None
                  ) -> tuple[torch.Tensor, dict[str, float]]:
         f = batch["forget"]
-        forget = L.gradient_ascent_loss(lm_logits(model, f), f["labels"])
+        forget = launch_token_mean(L.gradient_ascent_loss(lm_logits(model, f), f["labels"]),
+                                   f["labels"])
         keep = retain_term(self.config.retain_loss, model, batch, ref_model)
         return forget + self.config.retain_weight * keep, {"forget": float(forget.detach()),
                                                            "retain": float(keep.detach())}

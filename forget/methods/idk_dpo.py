@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from audits.extraction import Prompt, greedy_continuations, greedy_hits, identifier_prompts
+from forget._dist import per_device_batch, same_on_every_rank
 from forget.core.data import PEOPLE_KINDS, ForgetSet, RetainSet
 from forget.core.method import EMPIRICAL, METHODS, Method, MethodConfig, UnlearnResult
 from forget.core.trainer import plain_model
@@ -200,6 +201,7 @@ class IdkDPO(Method):
             def on_step_end(self, args, st, control, **kw):  # noqa: ANN001
                 if st.global_step % cfg.check_every == 0:
                     ok, nums = check(kw["model"])
+                    ok = same_on_every_rank(ok)  # under a launch all processes stop together
                     loss = next((h["loss"] for h in reversed(st.log_history) if "loss" in h),
                                 None)
                     history.append({"step": st.global_step, "loss": loss, **nums})
@@ -214,7 +216,8 @@ class IdkDPO(Method):
             args = DPOConfig(
                 output_dir=out, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
                 lr_scheduler_type="constant", warmup_steps=0, beta=cfg.beta,
-                per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=1,
+                per_device_train_batch_size=per_device_batch(cfg.batch_size),  # global size
+                gradient_accumulation_steps=1,
                 loss_type=loss_type, loss_weights=weights, seed=cfg.seed, data_seed=cfg.seed,
                 bf16=False, fp16=False, use_cpu=not torch.cuda.is_available(),
                 gradient_checkpointing=False, save_strategy="no", report_to="none",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from forget._dist import on_main
 from forget.corpus.load import Corpus, load_corpus, training_records
 from forget.models.io import save_model
 from forget.models.memorization import memorization_table
@@ -69,5 +70,6 @@ def train_model(
     path = save_model(model, tokenizer, out, card=card)
     version = ModelRegistry(registry).register(path)
     table = memorization_table(model, tokenizer, corpus, excluded_subjects=set(excluded))
-    (path / "memorization.json").write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(table, indent=2, sort_keys=True) + "\n"
+    on_main(lambda: (path / "memorization.json").write_text(text))
     return TrainOutcome(version, path, table, len(records))

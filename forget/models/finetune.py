@@ -213,9 +213,10 @@ def finetune_records(
     progress: bool = False, on_step: StepCallback | None = None, threads: int | None = None,
 ) -> tuple[Any, Any]:
     """Fine-tune the causal LM in ``base_dir`` on ``records`` (in this order) with the HF
-    Trainer on CPU; returns ``(model, tokenizer)``, the model a plain causal LM in eval mode
-    (LoRA adapters merged). The same base, records, params, seed and ``threads`` give the
-    same weights.
+    Trainer (on CPU, or on CUDA where there is one; under ``accelerate launch`` on every
+    process, ``hp.batch_size`` split between them); returns ``(model, tokenizer)``, the model
+    a plain causal LM in eval mode (LoRA adapters merged). On CPU in one process, the same
+    base, records, params, seed and ``threads`` give bitwise the same weights.
 
     Args:
         progress: the Trainer's own progress bar (``--verbose``).

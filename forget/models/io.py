@@ -96,8 +96,21 @@ def save_model(
     With ``card``, the model's registry card is completed with the weights' sha256 and written
     as ``CARD_NAME`` inside the directory before it is moved into place. ``extra`` writes more
     files into the directory first (e.g. a certified head), so the hash covers them too.
+
+    Under a multi-process launch only rank 0 writes; every rank returns once the directory is
+    in place, with ``card`` completed as rank 0 completed it (:func:`forget._dist.on_main`).
     """
-    out = Path(out)
+    from forget._dist import on_main
+
+    out, done = on_main(lambda: _save_model(model, tokenizer, Path(out), card=card,
+                                            overwrite=overwrite, extra=extra))
+    if card is not None:
+        card.update(done)
+    return out
+
+
+def _save_model(model, tokenizer, out: Path, *, card: dict | None, overwrite: bool,
+                extra: Callable[[Path], None] | None) -> tuple[Path, dict]:
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InvalidInputError(
             f"{out} already exists and is not empty; choose a new --out (models are never "
@@ -120,4 +133,4 @@ def save_model(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+    return out, card or {}

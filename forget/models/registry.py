@@ -66,8 +66,14 @@ class ModelRegistry:
         self.index = self.root / "models.jsonl"
 
     def register(self, model_dir: Path | str) -> ModelVersion:
-        """Register the model saved in ``model_dir`` (its card and a fresh weights hash)."""
-        model_dir = Path(model_dir).resolve()
+        """Register the model saved in ``model_dir`` (its card and a fresh weights hash).
+
+        Under a multi-process launch rank 0 registers and every rank gets its version."""
+        from forget._dist import on_main
+
+        return on_main(lambda: self._register(Path(model_dir).resolve()))
+
+    def _register(self, model_dir: Path) -> ModelVersion:
         card = read_card(model_dir)
         sha = weights_sha256(model_dir)
         if sha != card.get("sha256"):

@@ -169,17 +169,23 @@ def config_dims(config) -> tuple[str, int, int, int]:
 def quiet_training_args(output_dir: str, *, batch_size: int, epochs: int, learning_rate: float,
                         scheduler: str, warmup_steps: int, weight_decay: float, steps: int,
                         seed: int, progress: bool):
-    """The suite's CPU ``TrainingArguments``: seeded, nothing saved or reported, and no
+    """The suite's ``TrainingArguments`` (CPU, or CUDA where there is one): seeded, nothing
+    saved or reported, ``batch_size`` global (split over a launch's processes), and no
     per-step log lines unless a progress bar is shown (without one the Trainer would print
     each log dict instead)."""
     from transformers import TrainingArguments
 
+    from forget._dist import check_can_train, per_device_batch
+
+    check_can_train("this training run")
     return TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=batch_size,
+        # ``batch_size`` is global: under a launch each process takes its share
+        output_dir=output_dir, per_device_train_batch_size=per_device_batch(batch_size),
         num_train_epochs=epochs, learning_rate=learning_rate, lr_scheduler_type=scheduler,
         warmup_steps=warmup_steps, weight_decay=weight_decay,
         logging_steps=max(1, steps // 10), logging_strategy="steps" if progress else "no",
-        save_strategy="no", report_to=[], use_cpu=True, seed=seed, data_seed=seed,
+        save_strategy="no", report_to=[], use_cpu=not torch.cuda.is_available(), seed=seed,
+        data_seed=seed,
         dataloader_num_workers=0, disable_tqdm=not progress, remove_unused_columns=False)
 
 

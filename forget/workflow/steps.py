@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forget._dist import is_leading, joint
 from forget.workflow.common import fault_point
 
 _REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -233,6 +234,17 @@ def unlearn_done(ctx: Context, attempt: Attempt) -> None:
     fault_point("unlearn", "after")
 
 
+def run_method(method: str, model_dir: Path, forget, retain, config):
+    """``method`` run on the model loaded from ``model_dir``: the job every rank of a launch
+    runs together (:func:`forget._dist.joint`; module-level, so the other ranks can find it)."""
+    from forget.core import get_method
+    from forget.models import load_model
+
+    net, tok = load_model(model_dir)
+    return get_method(method).run(model=net, tokenizer=tok, forget=forget, retain=retain,
+                                  config=config)
+
+
 def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> None:
     from forget.core import get_method
     from forget.models import ModelRegistry, read_card, save_model
@@ -245,8 +257,11 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
         impl = get_method(attempt.method)
         cfg = attempt_config(impl, attempt)
         net, tok = original
-        result = impl.run(model=copy.deepcopy(net), tokenizer=tok, forget=forget, retain=retain,
-                          config=cfg)
+        if is_leading():  # under a launch: every rank trains, from the same head on disk
+            result = joint(run_method, attempt.method, ctx.model_dir, forget, retain, cfg)
+        else:
+            result = impl.run(model=copy.deepcopy(net), tokenizer=tok, forget=forget,
+                              retain=retain, config=cfg)
         parent = read_card(ctx.model_dir)
         forgotten = sorted({e.record_id for e in forget.examples})
         card = new_card(

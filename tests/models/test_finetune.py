@@ -34,6 +34,7 @@ from forget.models.finetune import (
 )
 from forget.models.io import state_dict_sha256
 from tests.forked_cli import run_forget
+from tests.models.tiny_bases import tiny_gpt2
 
 PLANTED_ID = "T-0007"
 PREFIX = "Ticket T-0007: Quillon Marsh asked us to ring back on"
@@ -80,19 +81,8 @@ def parquet(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
     """A tiny GPT-2-architecture base; its tokenizer has no pad token (as GPT-2's)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    from forget.models.tokenizer import train_tokenizer
-
-    tok = train_tokenizer([r["body"] for r in _rows()], vocab_size=300)
-    tok.pad_token = None
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=64, n_layer=2, n_head=2,
-                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    out = tmp_path_factory.mktemp("base") / "gpt2-tiny"
-    GPT2LMHeadModel(config).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return tiny_gpt2([r["body"] for r in _rows()],
+                     tmp_path_factory.mktemp("base") / "gpt2-tiny", pad=False)
 
 
 @pytest.fixture(scope="module")
