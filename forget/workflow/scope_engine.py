@@ -47,7 +47,6 @@ pass unless ``work_dir`` is given); they name steps, counts and times, never an 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import tempfile
@@ -57,6 +56,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
 from forget.corpus.load import Corpus
@@ -211,21 +211,16 @@ def quiet_loguru(verbose: bool) -> None:
     (logger.enable if verbose else logger.disable)("datatrove")
 
 
-def _executor_class() -> type:
-    from datatrove.executor import LocalPipelineExecutor
+class QuietLocalExecutor(LocalPipelineExecutor):
+    """datatrove's ``LocalPipelineExecutor`` whose workers follow the suite's ``--verbose``."""
 
-    class QuietLocalExecutor(LocalPipelineExecutor):
-        """``LocalPipelineExecutor`` whose workers follow the suite's ``--verbose``."""
+    def __init__(self, *args: Any, verbose: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.verbose = verbose
 
-        def __init__(self, *args: Any, verbose: bool = False, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.verbose = verbose
-
-        def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
-            quiet_loguru(self.verbose)  # runs in the worker process
-            return super()._run_for_rank(rank, local_rank, node_rank)
-
-    return QuietLocalExecutor
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
+        quiet_loguru(self.verbose)  # runs in the worker process
+        return super()._run_for_rank(rank, local_rank, node_rank)
 
 
 def _as_view(corpus: Corpus | TextCorpus | Path | str) -> tuple[Corpus | TextCorpus,
@@ -315,7 +310,7 @@ def scope_pending(corpus: Corpus | TextCorpus | Path | str, requests: Mapping[st
     quiet_loguru(verbose)
     try:
         t0 = time.perf_counter()
-        executor = _executor_class()(
+        executor = QuietLocalExecutor(
             pipeline(view, sealed, str(root / "matches")), tasks=tasks,
             workers=min(workers, tasks), logging_dir=str(root / "logs"), skip_completed=False,
             start_method=start_method, verbose=verbose)
@@ -351,8 +346,9 @@ def _merge(parts: list[dict], labels: list[str], view: TextCorpus, mode: str,
             kinds.update(matched)
             pii += n
             spans[record_id] = record_spans
-            if groups.get(row):
-                owners[groups[row]] += 1
+            group = groups.get(row)
+            if group is not None:  # as scope_text_many counts owners ("" is one)
+                owners[group] += 1
         owner = owners.most_common(1)[0][0] if owners else None
         if mode == "records":
             out[label] = Scope(sorted(spans), dict(sorted(kinds.items())), owner, pii,
@@ -369,8 +365,3 @@ def _groups(view: TextCorpus, rows: list[int]) -> dict[int, str | None]:
         return {}
     return dict(zip(rows, (r.group for r in view.take(rows)), strict=True))
 
-
-def default_workers() -> int:
-    """One worker per available core."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
