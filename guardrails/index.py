@@ -49,6 +49,13 @@ _PREFIX_DOMAIN = b"forget-suite/guard-index/prefix\x00"
 # even with the key, a tag says little about a prefix; without it, nothing.
 PREFIX_CHARS = 6
 TAG_BITS = 16
+# Second level: a 16-bit keyed tag (another derived key) of the first 12 characters of each
+# form of 12 or more. A window that passed the first level is dropped once its first 12
+# characters have no stored tag: with many subjects, windows that merely share a first name's
+# first 6 characters with one of them stop there instead of running to the longest form.
+# Exact (every stored form's own tags are stored); an index file without it skips the level.
+_PREFIX2_DOMAIN = b"forget-suite/guard-index/prefix12\x00"
+PREFIX2_CHARS = 12
 _KEY_CHECK = b"forget-suite/guard-index/key-check"
 _REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -120,7 +127,9 @@ class ForgottenIndex:
             )
         self._hmac = hmac.new(bytes(key), _DOMAIN, hashlib.sha256)
         self._prefix_key = hmac.new(bytes(key), _PREFIX_DOMAIN, hashlib.sha256).digest()
+        self._prefix2_key = hmac.new(bytes(key), _PREFIX2_DOMAIN, hashlib.sha256).digest()
         self._tags: set[int] = set()
+        self._tags2: set[int] | None = set()  # None: read from a file without the level
         self._check = hmac.new(bytes(key), _KEY_CHECK, hashlib.sha256).hexdigest()[:16]
         self._entries: dict[bytes, set[tuple[str, str]]] = {}
         self._lengths: set[int] = set()
@@ -137,8 +146,9 @@ class ForgottenIndex:
         h.update(form.encode("utf-8"))
         return h.digest()[:16]
 
-    def _tag(self, prefix: str) -> int:
-        d = hashlib.blake2s(prefix.encode("utf-8"), key=self._prefix_key, digest_size=4).digest()
+    def _tag(self, prefix: str, key: bytes | None = None) -> int:
+        d = hashlib.blake2s(prefix.encode("utf-8"), key=key or self._prefix_key,
+                            digest_size=4).digest()
         return int.from_bytes(d, "big") >> (32 - TAG_BITS)
 
     @property
@@ -180,6 +190,8 @@ class ForgottenIndex:
             self._entries.setdefault(self._digest(form), set()).add((kind, ref))
             self._lengths.add(len(form))
             self._tags.add(self._tag(form[:PREFIX_CHARS]))  # short forms: the whole form
+            if len(form) >= PREFIX2_CHARS and self._tags2 is not None:
+                self._tags2.add(self._tag(form[:PREFIX2_CHARS], self._prefix2_key))
         self._refs.add(ref)
         self._generation += 1
         return ref
@@ -276,6 +288,11 @@ class ForgottenIndex:
         ok = cache.get(p)
         if ok is None:
             ok = cache[p] = self._tag(p) in tags
+        if ok and len(s) >= PREFIX2_CHARS and self._tags2 is not None:
+            p = s[:PREFIX2_CHARS]  # the second level (keys of 12 never clash with 6 or less)
+            ok = cache.get(p)
+            if ok is None:
+                ok = cache[p] = self._tag(p, self._prefix2_key) in self._tags2
         return ok
 
     def pending_from(self, norm: Normalized) -> int:
@@ -319,6 +336,7 @@ class ForgottenIndex:
             "key_check": self._check,
             "lengths": sorted(self._lengths),
             "prefix_tags": sorted(self._tags),
+            **({"prefix_tags_12": sorted(self._tags2)} if self._tags2 is not None else {}),
             "refs": sorted(self._refs),
             "entries": {d.hex(): sorted(map(list, v)) for d, v in sorted(self._entries.items())},
         }
@@ -364,6 +382,7 @@ class ForgottenIndex:
             )
         index._lengths = set(data["lengths"])
         index._tags = set(data["prefix_tags"])
+        index._tags2 = set(data["prefix_tags_12"]) if "prefix_tags_12" in data else None
         index._refs = set(data["refs"])
         index._entries = {bytes.fromhex(d): {(k, r) for k, r in v}
                           for d, v in data["entries"].items()}

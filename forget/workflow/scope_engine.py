@@ -14,7 +14,9 @@ pending request reads each document once and spreads over processes here (its
 2. :class:`DigestMatcher`: a ``guardrails.ForgottenIndex`` rebuilt in the worker from the
    batch's digests (``to_dict``: keyed hashes of every request's normalised identifier forms
    and name variants, under opaque refs ``r<k>``) and runs ``find`` on each document: the
-   document's normalised candidate spans are hashed under the same key and looked up. With
+   document's normalised candidate spans are hashed under the same key and looked up (the
+   pre-filter's verdicts and look-ups of recurring windows are kept across the task's
+   documents: ``ForgottenIndex.new_memo``). With
    Presidio on, the records found also get Presidio's findings, in the worker.
 3. :class:`ScopeWriter`: per task, one JSON file of row numbers, record ids, matched kinds
    and span offsets per request index (no text, no identifier, no group value).
