@@ -40,13 +40,15 @@ def _generated_requests(corpus) -> dict[str, Identifiers]:
 
 def test_demo_corpus_same_records_as_scope_records(corpus, tmp_path):
     requests = _generated_requests(corpus)
-    got = scope_pending(corpus, requests, workers=2, tasks=2, use_presidio=False)
+    got = scope_pending(corpus, requests, workers=2, tasks=2, use_presidio=True)
     assert list(got) == list(requests)
     for rid, ident in requests.items():
-        want = scope_records(corpus, ident, use_presidio=False)
+        want = scope_records(corpus, ident, use_presidio=True)
         assert got[rid].record_ids == want.record_ids, rid
         assert got[rid].matched_kinds == want.matched_kinds
         assert got[rid].subject_id == want.subject_id
+        assert got[rid].pii_findings == want.pii_findings
+    assert sum(got[r].pii_findings for r in requests) > 0
     assert sum(bool(got[r].record_ids) for r in requests) >= 4  # the held-out one finds none
     assert got["req-id-only"].record_ids
     assert got["req-id-only"].details["requests_in_pass"] == 5
