@@ -73,7 +73,7 @@ def scope_cmd(
     text_field: str = text_field_option(),
     id_field: str | None = id_field_option(),
     group_field: str | None = group_field_option(),
-    request: list[str] = typer.Option([], "--request", help="A request id to scope (repeat "
+    request: list[str] | None = typer.Option(None, "--request", help="A request id to scope (repeat "
                                       "it); default: every identity-verified request."),
     engine: str = typer.Option("datatrove", "--engine", help="datatrove (one pass, "
                                "--workers processes) or scan (one pass in this process)."),
@@ -97,7 +97,7 @@ def scope_cmd(
     corpus = open_corpus(data, text_field=text_field, id_field=id_field,
                          group_field=group_field)
     led = Ledger(ledger, key_dir=key_dir, create=False)
-    ids = list(dict.fromkeys(request)) or [
+    ids = list(dict.fromkeys(request or ())) or [
         r.request_id for r in led.list(states=[State.IDENTITY_VERIFIED])]
     if not ids:
         raise InvalidInputError("no identity-verified request is pending in the ledger; "
