@@ -5,6 +5,8 @@ identifier into its logs, stats or results."""
 from __future__ import annotations
 
 import re
+import warnings
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given
@@ -20,6 +22,22 @@ from forget.workflow.scope_text import scope_text_many
 
 TICKET = re.compile(r"Ticket from (?P<name>[^.]+)\. .* reply to (?P<email>\S+) or call "
                     r"(?P<phone>\(\d{3}\) \d{3}-\d{4})\.")
+
+
+@contextmanager
+def _quiet_suite():
+    """The suite quiet, as the command line makes it; then verbose again (pytest's default),
+    the variables it set removed."""
+    from forget import _quiet
+
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        for key in _quiet.QUIET_ENV:
+            mp.delenv(key, raising=False)
+        _quiet.configure_output(False)
+        try:
+            yield
+        finally:
+            _quiet.configure_output(True)
 
 
 def _generated_requests(corpus) -> dict[str, Identifiers]:
@@ -76,20 +94,15 @@ def _own_requests(rows: list[dict]) -> dict[str, Identifiers]:
 def own_pass(tmp_path_factory):
     """Tickets as Parquet (own ids, a group column), 3 shards on 2 workers, Presidio on,
     datatrove's folder kept; the library quiet, as the command line makes it."""
-    from forget import _quiet
 
     tmp = tmp_path_factory.mktemp("own")
     rows = tickets(n_others=40, subject_tickets=4, seed=3)
     corpus = open_corpus(write_parquet(rows, tmp / "tickets.parquet"), text_field="body",
                          id_field="doc_id", group_field="product")
     requests = _own_requests(rows)
-    was = _quiet.is_verbose()
-    _quiet.configure_output(False)
-    try:
+    with _quiet_suite():
         got = scope_pending(corpus, requests, workers=2, tasks=3, use_presidio=True,
                             work_dir=tmp / "pass")
-    finally:
-        _quiet.configure_output(was)
     return corpus, rows, requests, got, tmp / "pass"
 
 
@@ -135,17 +148,12 @@ def test_no_identifier_in_anything_the_pass_wrote(own_pass):
 def test_jsonl_with_derived_ids_and_quiet_workers(tmp_path, capfd):
     """Ids ``<file>:<row>`` computed per shard equal the one-process ones; with the suite
     quiet, datatrove's loguru lines stay off stderr (the workers' too)."""
-    from forget import _quiet
 
     rows = tickets(n_others=20, subject_tickets=3, seed=5)
     corpus = open_corpus(write_jsonl(rows, tmp_path / "t.jsonl"), text_field="content")
     requests = _own_requests(rows)
-    was = _quiet.is_verbose()
-    _quiet.configure_output(False)
-    try:
+    with _quiet_suite():
         got = scope_pending(corpus, requests, workers=2, tasks=4, use_presidio=False)
-    finally:
-        _quiet.configure_output(was)
     err = capfd.readouterr().err
     assert "PIPELINE" not in err and "Stats" not in err and "datatrove" not in err
     want = scope_text_many(corpus, requests, use_presidio=False)
@@ -185,7 +193,6 @@ def test_cli_scopes_every_verified_request_in_one_pass(corpus_dir, corpus, tmp_p
     would import the suite again."""
     import json
 
-    from forget import _quiet
     from forget.cli import main
     from forget.ledger import DeletionRequest, Ledger
 
@@ -197,13 +204,9 @@ def test_cli_scopes_every_verified_request_in_one_pass(corpus_dir, corpus, tmp_p
         led.verify_identity(rid)
     led.submit(DeletionRequest(request_id="r-unverified", name="Ada Example", ground="b"))
     led.close()
-    was = _quiet.is_verbose()
-    try:
-        with pytest.raises(SystemExit) as done:
-            main(["corpus", "scope", "--ledger", str(tmp_path / "ledger.db"), "--data",
-                  str(corpus_dir), "--workers", "2", "--out", str(tmp_path / "s.json")])
-    finally:
-        _quiet.configure_output(was)
+    with _quiet_suite(), pytest.raises(SystemExit) as done:  # main makes the suite quiet
+        main(["corpus", "scope", "--ledger", str(tmp_path / "ledger.db"), "--data",
+              str(corpus_dir), "--workers", "2", "--out", str(tmp_path / "s.json")])
     res = capsys.readouterr()
     assert done.value.code == 0, res.err
     out = json.loads((tmp_path / "s.json").read_text())
