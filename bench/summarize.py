@@ -155,6 +155,50 @@ def scope_section(d: dict) -> str:
     return "\n".join(out)
 
 
+def scope_scale_section(d: dict) -> str:
+    """``bench/scope_scale.py``: one datatrove pass for a batch of requests against today's
+    scan once per request."""
+    out = ["## Scoping a batch of requests in one datatrove pass (`bench/scope_scale.py`)", "",
+           f"Command: `{d.get('command')}` ({d.get('cpu_count')} CPU cores, shared); "
+           f"{d.get('executor')}, {d['workers']} workers, Presidio off. Per core = documents "
+           "/ CPU seconds of the pass (summed over its workers: reading, matching, writing); "
+           "wall time also counts starting the executor and merging. Baseline: today's scope "
+           "(`scope_text_records`, one full scan) once per request; its cost for R requests is "
+           "R x the mean of the requests timed, measured up to that many and extrapolated "
+           "beyond (column `baseline`). Whole run "
+           f"{fmt(d.get('wall_s'), '.0f')} s.", "",
+           f"**ratio_100_vs_1_requests = {d.get('ratio_100_vs_1_requests')}** "
+           f"({d.get('ratio_basis')}; target <= 1.2); by corpus size: " + ", ".join(
+               f"{int(n):,}: {r}" for n, r in d.get("ratio_100_vs_1_requests_by_size",
+                                                   {}).items()) + f". {d.get('ratio_note', '')}",
+           "", "CPU microseconds per document, one request: " + ", ".join(
+               f"{int(n):,} documents {v}" for n, v in
+               d["linearity"]["cpu_us_per_doc_1_request"].items())
+           + f" (largest / smallest corpus {d['linearity']['largest_over_smallest']}: linear "
+           "when near 1).", ""]
+    rows = []
+    for n, sz in d["sizes"].items():
+        b = sz["baseline"]
+        for p in sz["passes"].values():
+            rows.append({"docs": f"{int(n):,}", "R": p["requests"], "wall": p["wall_s"],
+                         "cpu": p["cpu_s"], "dps": p["docs_per_s"],
+                         "dpc": p["docs_per_s_per_core"], "found": p["records_found"],
+                         "base": p["baseline_cpu_s"], "how": p["baseline"],
+                         "x": p["speedup_cpu"]})
+        out_b = (f"- {int(n):,} documents ({sz['corpus']}): the per-request scan "
+                 f"{b['per_request_cpu_s_mean']} s CPU ({b['docs_per_s_per_core']:,} docs/s "
+                 f"per core), mean of {b['requests_timed']} timed; same record ids and spans "
+                 f"as the pass: {fmt(b['same_records_and_spans_as_pass'])}")
+        out.append(out_b)
+    out += ["", table(rows, [("documents", "docs", "s"), ("requests", "R", "d"),
+                             ("pass wall s", "wall", ".3g"), ("pass CPU s", "cpu", ".3g"),
+                             ("docs/s", "dps", ",d"), ("docs/s per core", "dpc", ",d"),
+                             ("records found", "found", "d"),
+                             ("one by one, CPU s", "base", ".3g"), ("baseline", "how", "s"),
+                             ("one by one / pass", "x", ".3g")])]
+    return "\n".join(out)
+
+
 def shards_section(d: dict) -> str:
     """``bench/shards.py``: sharded, sliced adapters against a monolithic fine-tune."""
     out = ["## Sharded training: exact deletion at a fraction of the cost (`bench/shards.py`)",
@@ -304,7 +348,8 @@ def render(results: Path) -> str:
         d = json.loads(path.read_text())
         section = {"compare": compare_section, "scope": scope_section,
                    "shards": shards_section, "frontier": frontier_section,
-                   "cost_growth": cost_growth_section}.get(path.stem)
+                   "cost_growth": cost_growth_section,
+                   "scope_scale": scope_scale_section}.get(path.stem)
         parts.append(section(d) if section else generic_section(path.stem, d))
     return "\n\n".join(parts) + "\n"
 

@@ -49,6 +49,13 @@ _PREFIX_DOMAIN = b"forget-suite/guard-index/prefix\x00"
 # even with the key, a tag says little about a prefix; without it, nothing.
 PREFIX_CHARS = 6
 TAG_BITS = 16
+# Second level: a 16-bit keyed tag (another derived key) of the first 12 characters of each
+# form of 12 or more. A window that passed the first level is dropped once its first 12
+# characters have no stored tag: with many subjects, windows that merely share a first name's
+# first 6 characters with one of them stop there instead of running to the longest form.
+# Exact (every stored form's own tags are stored); an index file without it skips the level.
+_PREFIX2_DOMAIN = b"forget-suite/guard-index/prefix12\x00"
+PREFIX2_CHARS = 12
 _KEY_CHECK = b"forget-suite/guard-index/key-check"
 _REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -120,11 +127,14 @@ class ForgottenIndex:
             )
         self._hmac = hmac.new(bytes(key), _DOMAIN, hashlib.sha256)
         self._prefix_key = hmac.new(bytes(key), _PREFIX_DOMAIN, hashlib.sha256).digest()
+        self._prefix2_key = hmac.new(bytes(key), _PREFIX2_DOMAIN, hashlib.sha256).digest()
         self._tags: set[int] = set()
+        self._tags2: set[int] | None = set()  # None: read from a file without the level
         self._check = hmac.new(bytes(key), _KEY_CHECK, hashlib.sha256).hexdigest()[:16]
         self._entries: dict[bytes, set[tuple[str, str]]] = {}
         self._lengths: set[int] = set()
         self._refs: set[str] = set()
+        self._generation = 0  # bumped by add: a FindMemo of an older generation is cleared
 
     @staticmethod
     def generate_key() -> bytes:
@@ -136,8 +146,9 @@ class ForgottenIndex:
         h.update(form.encode("utf-8"))
         return h.digest()[:16]
 
-    def _tag(self, prefix: str) -> int:
-        d = hashlib.blake2s(prefix.encode("utf-8"), key=self._prefix_key, digest_size=4).digest()
+    def _tag(self, prefix: str, key: bytes | None = None) -> int:
+        d = hashlib.blake2s(prefix.encode("utf-8"), key=key or self._prefix_key,
+                            digest_size=4).digest()
         return int.from_bytes(d, "big") >> (32 - TAG_BITS)
 
     @property
@@ -179,7 +190,10 @@ class ForgottenIndex:
             self._entries.setdefault(self._digest(form), set()).add((kind, ref))
             self._lengths.add(len(form))
             self._tags.add(self._tag(form[:PREFIX_CHARS]))  # short forms: the whole form
+            if len(form) >= PREFIX2_CHARS and self._tags2 is not None:
+                self._tags2.add(self._tag(form[:PREFIX2_CHARS], self._prefix2_key))
         self._refs.add(ref)
+        self._generation += 1
         return ref
 
     def contains(self, form: str) -> bool:
@@ -190,17 +204,29 @@ class ForgottenIndex:
         """Spans of ``text`` (original offsets) where an indexed identifier appears."""
         return self.find_normalized(normalize(text))
 
-    def find_normalized(self, norm: Normalized) -> list[IndexMatch]:
-        """Like :meth:`find` on an already normalised text."""
+    def find_normalized(self, norm: Normalized, *, memo: FindMemo | None = None
+                        ) -> list[IndexMatch]:
+        """Like :meth:`find` on an already normalised text.
+
+        ``memo`` (from :meth:`new_memo`) keeps the pre-filter's verdicts and the look-ups
+        across calls, for one index scanning many texts (a corpus pass); the same matches.
+        """
         if not self._entries:
             return []
+        if memo is not None and memo.generation != self._generation:
+            memo.clear(self._generation)
         ats = atoms(norm.text)
         a_start = [a.start for a in ats]
         a_end = [a.end for a in ats]
         reads = [a.readings for a in ats]
         n = len(ats)
         lengths, max_len, entries = self._lengths, self.max_len, self._entries
-        tags, tag_of = self._tags, {}  # tag_of: prefix -> passes the pre-filter (this call only)
+        # tag_of: prefix -> passes the pre-filter; hits: form -> its entries (this call only,
+        # or the memo's)
+        tags = self._tags
+        tag_of: dict[str, bool] = memo.tags if memo is not None else {}
+        hit_of: dict[str, set[tuple[str, str]] | None] | None = (
+            memo.hits if memo is not None else None)
         spans: dict[tuple[int, int], set[tuple[str, str]]] = {}
         for i in range(n):
             first = reads[i][-1]
@@ -213,7 +239,12 @@ class ForgottenIndex:
                 for s, empty in states:
                     if (not empty and len(s) in lengths
                             and (len(s) >= PREFIX_CHARS or self._may_start(s, tags, tag_of, True))):
-                        hit = entries.get(self._digest(s))
+                        if hit_of is None:
+                            hit = entries.get(self._digest(s))
+                        elif s in hit_of:
+                            hit = hit_of[s]
+                        else:
+                            hit = hit_of[s] = entries.get(self._digest(s))
                         if hit:
                             spans.setdefault((a_start[i], a_end[j]), set()).update(hit)
                 j += 1
@@ -237,7 +268,13 @@ class ForgottenIndex:
                 if not nxt:
                     break
                 states = list(nxt)
+        if memo is not None:
+            memo.trim()
         return _maximal(norm, spans)
+
+    def new_memo(self, limit: int = 1_000_000) -> FindMemo:
+        """A :class:`FindMemo` for :meth:`find_normalized` calls on this index."""
+        return FindMemo(self._generation, limit)
 
     def _may_start(self, s: str, tags: set[int], cache: dict[str, bool],
                    whole: bool = False) -> bool:
@@ -251,6 +288,11 @@ class ForgottenIndex:
         ok = cache.get(p)
         if ok is None:
             ok = cache[p] = self._tag(p) in tags
+        if ok and len(s) >= PREFIX2_CHARS and self._tags2 is not None:
+            p = s[:PREFIX2_CHARS]  # the second level (keys of 12 never clash with 6 or less)
+            ok = cache.get(p)
+            if ok is None:
+                ok = cache[p] = self._tag(p, self._prefix2_key) in self._tags2
         return ok
 
     def pending_from(self, norm: Normalized) -> int:
@@ -294,6 +336,7 @@ class ForgottenIndex:
             "key_check": self._check,
             "lengths": sorted(self._lengths),
             "prefix_tags": sorted(self._tags),
+            **({"prefix_tags_12": sorted(self._tags2)} if self._tags2 is not None else {}),
             "refs": sorted(self._refs),
             "entries": {d.hex(): sorted(map(list, v)) for d, v in sorted(self._entries.items())},
         }
@@ -326,17 +369,50 @@ class ForgottenIndex:
             raise IndexFormatError(
                 f"{path} has index version {data.get('version')}; this version reads {VERSION}"
             )
+        return cls.from_dict(data, key, where=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping, key: bytes, *, where: str = "the index") -> ForgottenIndex:
+        """Rebuild an index from :meth:`to_dict` and the key it was built with (e.g. in a
+        worker process that receives the digests and the key, never the identifiers)."""
         index = cls(key)
         if data["key_check"] != index._check:
             raise IndexKeyError(
-                f"the key does not match the one {path} was built with; pass the original key"
+                f"the key does not match the one {where} was built with; pass the original key"
             )
         index._lengths = set(data["lengths"])
         index._tags = set(data["prefix_tags"])
+        index._tags2 = set(data["prefix_tags_12"]) if "prefix_tags_12" in data else None
         index._refs = set(data["refs"])
         index._entries = {bytes.fromhex(d): {(k, r) for k, r in v}
                           for d, v in data["entries"].items()}
         return index
+
+
+class FindMemo:
+    """Pre-filter verdicts and look-ups of one index kept across ``find_normalized`` calls.
+
+    It holds windows of the texts scanned (plaintext of the corpus, in this process's
+    memory only), so it is meant for a corpus pass, not for a guard over model outputs.
+    Each dict is emptied when it passes ``limit`` entries (bounded memory).
+    """
+
+    def __init__(self, generation: int, limit: int) -> None:
+        self.generation = generation
+        self.limit = limit
+        self.tags: dict[str, bool] = {}
+        self.hits: dict[str, set[tuple[str, str]] | None] = {}
+
+    def clear(self, generation: int) -> None:
+        self.generation = generation
+        self.tags.clear()
+        self.hits.clear()
+
+    def trim(self) -> None:
+        if len(self.tags) > self.limit:
+            self.tags.clear()
+        if len(self.hits) > self.limit:
+            self.hits.clear()
 
 
 def _maximal(norm: Normalized, spans: dict[tuple[int, int], set[tuple[str, str]]]

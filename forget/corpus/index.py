@@ -44,7 +44,9 @@ batching policy, and exactly the scan's records are found. It must be rebuilt wh
 changes (refused, never silently stale), and its key kept like the guard's key. Without an
 index, scoping falls back to one scan in Arrow batches
 (:func:`forget.workflow.scope_text.scope_text_records`), which
-:func:`forget.workflow.scope_text.scope_text_many` shares between several requests.
+:func:`forget.workflow.scope_text.scope_text_many` shares between several requests, and which
+:func:`forget.workflow.scope_engine.scope_pending` runs as one datatrove pass for a batch of
+pending requests (many processes here, or a cluster's executor).
 """
 
 from __future__ import annotations

@@ -85,9 +85,15 @@ class TextCorpus:
                 f"{self.group_field!r})")
 
     # -- reading ---------------------------------------------------------------------------
-    def batches(self, batch_size: int = BATCH_SIZE) -> Iterator[list[TextRecord]]:
-        """The records in corpus order, ``batch_size`` at a time (one Arrow read each)."""
-        return self._read(self.dataset, self._derived_ids, batch_size)
+    def batches(self, batch_size: int = BATCH_SIZE, *, start: int = 0,
+                stop: int | None = None) -> Iterator[list[TextRecord]]:
+        """The records in corpus order, ``batch_size`` at a time (one Arrow read each);
+        with ``start`` / ``stop``, only rows ``start .. stop - 1`` (a shard of the corpus)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        if (start, stop) == (0, len(self)):
+            return self._read(self.dataset, self._derived_ids, batch_size)
+        return self._read(self.dataset.select(range(start, max(start, stop))),
+                          lambda s, n: self._derived_ids(start + s, n), batch_size)
 
     def _read(self, dataset: datasets.Dataset, derive: Callable[[int, int], list[str]],
               batch_size: int) -> Iterator[list[TextRecord]]:

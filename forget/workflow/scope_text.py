@@ -83,6 +83,24 @@ def subject_index(identifiers: Any) -> tuple[ForgottenIndex, dict[str, list[str]
     return index, mapping, kinds
 
 
+def batch_index(requests: list[Any], key: bytes | None = None
+                ) -> tuple[ForgottenIndex, list[dict[str, list[str]]], dict[str, str | None]]:
+    """One throwaway ``ForgottenIndex`` (under ``key``, by default a fresh random one: this
+    search only) of several requests' identifiers, request ``k`` under the refs ``r<k>`` and
+    ``r<k>.id<j>``; with each request's ``{kind: [values]}`` mapping and each ref's span
+    kind."""
+    from guardrails import ForgottenIndex
+
+    index = ForgottenIndex(key or ForgottenIndex.generate_key())
+    kinds: dict[str, str | None] = {}
+    mappings = []
+    for k, identifiers in enumerate(requests):
+        mapping, ref_kinds = _add_subject(index, identifiers, f"r{k}")
+        mappings.append(mapping)
+        kinds |= ref_kinds
+    return index, mappings, kinds
+
+
 def _identifier_spans(text: str, matches: list[IndexMatch],
                       kinds: dict[str, str | None]) -> list[dict]:
     """One span per matched region (longest first, no overlaps), kind from the request."""
@@ -128,6 +146,25 @@ def _pii_spans(found: list[tuple[str, int, int, float]], taken: list[dict]) -> l
     return out
 
 
+def request_hits(text: str, matches: list[IndexMatch], kinds: dict[str, str | None],
+                 guard: Guard | None) -> dict[int, tuple[set[str], list[dict], int]]:
+    """One record's matches split by request (``k`` of the refs ``r<k>`` and ``r<k>.id<j>``
+    made by :func:`_add_subject`): per request, the identifier kinds matched, the spans
+    (identifier spans, then the Presidio findings outside them when ``guard`` is given, by
+    start) and how many spans came from Presidio."""
+    by_request: dict[int, list[IndexMatch]] = {}
+    for m in matches:
+        by_request.setdefault(int(m.ref.split(".")[0][1:]), []).append(m)
+    findings = _pii(text, guard) if guard is not None else []
+    out = {}
+    for k, ms in by_request.items():
+        spans = _identifier_spans(text, ms, kinds)
+        extra = _pii_spans(findings, spans)
+        out[k] = ({m.kind for m in ms}, sorted(spans + extra, key=lambda s: s["start"]),
+                  len(extra))
+    return out
+
+
 def scope_text_records(corpus: TextCorpus, identifiers: Any, *,
                        index_dir: Path | str | None = None, use_presidio: bool = True,
                        key_dir: Path | str | None = None) -> Scope:
@@ -157,20 +194,13 @@ def scope_text_many(corpus: TextCorpus, requests: Mapping[str, Any], *,
     """:func:`scope_text_records` for several requests at once (keyed by any label, e.g. the
     request ids): one look-up each in the index, or, without one, ONE scan of the corpus for
     all of them (one ``ForgottenIndex`` holding every request's identifiers)."""
-    from guardrails import ForgottenIndex
 
     if not isinstance(corpus, TextCorpus):
         raise UnsupportedCorpusError(
             "scope_text_records takes a corpus of files (open_corpus); for the generator's "
             "layout use forget.workflow.scope.scope_records")
     labels = list(requests)
-    index = ForgottenIndex(ForgottenIndex.generate_key())  # this search only
-    kinds: dict[str, str | None] = {}
-    mappings = []
-    for k, label in enumerate(labels):
-        mapping, ref_kinds = _add_subject(index, requests[label], f"r{k}")
-        mappings.append(mapping)
-        kinds |= ref_kinds
+    index, mappings, kinds = batch_index([requests[label] for label in labels])
     details: list[dict[str, Any]]
     if index_dir is not None:
         from forget.corpus.index import CorpusIndex
@@ -197,16 +227,11 @@ def scope_text_many(corpus: TextCorpus, requests: Mapping[str, Any], *,
             matches = index.find(r.text)
             if not matches:
                 continue
-            by_request: dict[int, list[IndexMatch]] = {}
-            for m in matches:
-                by_request.setdefault(int(m.ref.split(".")[0][1:]), []).append(m)
-            findings = _pii(r.text, guard) if guard is not None else []
-            for k, ms in by_request.items():
-                spans = _identifier_spans(r.text, ms, kinds)
-                kinds_seen[k].update({m.kind for m in ms})
-                extra = _pii_spans(findings, spans)
-                pii[k] += len(extra)
-                found[k][r.record_id] = sorted(spans + extra, key=lambda s: s["start"])
+            for k, (matched, spans, extra) in request_hits(r.text, matches, kinds,
+                                                           guard).items():
+                kinds_seen[k].update(matched)
+                pii[k] += extra
+                found[k][r.record_id] = spans
                 if r.group is not None:
                     owners[k][r.group] += 1
     return {label: Scope(list(found[k]), dict(sorted(kinds_seen[k].items())),

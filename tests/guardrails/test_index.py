@@ -161,3 +161,33 @@ def test_hold_back_point(one: ForgottenIndex) -> None:
     text = "A long sentence without any identifier at all, then Jo"
     assert one.pending_from(normalize(text)) <= text.index("Jo")
     assert one.pending_from(normalize("plain words" + "-" * 20)) == 31  # a long gap ends it
+
+
+def test_from_dict_and_a_memo_across_texts_find_the_same(index, people) -> None:
+    """An index rebuilt from ``to_dict`` and the key (as a corpus pass's workers do) and a
+    memo kept across many texts give exactly ``find``'s matches; a memo of an older
+    generation is cleared when a subject is added."""
+    from guardrails.normalize import normalize
+    from guardrails.obfuscate import OBFUSCATIONS as OBF
+
+    again = ForgottenIndex.from_dict(index.to_dict(), KEY)
+    texts = [f"{p.name} wrote from {OBF['email'][k % len(OBF['email'])](p.email)}; call "
+             f"{p.phone}. Also {people[(k + 1) % len(people)].name.upper()}."
+             for k, p in enumerate(people)] * 2 + ["Nothing here.", "John Smithers"]
+    memo = again.new_memo()
+    want = [index.find(t) for t in texts]
+    assert [again.find_normalized(normalize(t), memo=memo) for t in texts] == want
+    assert memo.tags and memo.hits
+    # a file written before the 12-character level: the level is skipped, the same matches
+    old = index.to_dict()
+    assert old.pop("prefix_tags_12")
+    assert [ForgottenIndex.from_dict(old, KEY).find(t) for t in texts] == want
+    extra = ForgottenIndex(KEY)
+    extra.add(SUBJECT, ref="req-1")
+    memo = extra.new_memo()
+    assert extra.find_normalized(normalize("Smith, John"), memo=memo)
+    extra.add({"name": "Smith Johnson"}, ref="req-2")
+    assert {m.ref for m in extra.find_normalized(normalize("Smith Johnson"), memo=memo)} == {
+        "req-2"}
+    with pytest.raises(IndexKeyError):
+        ForgottenIndex.from_dict(index.to_dict(), b"another-key-of-enough-length")
