@@ -263,9 +263,12 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
     from forget.models.recipe import retrain_unavailable_reason
 
     base = ctx.base
-    earlier = [e["request_id"] for e in base.erasures
+    # erasures by other requests (a batch whose audit of this request failed left its own
+    # entry on the head: the request is redone here, not taken as done)
+    others = [e for e in base.erasures if e.get("request_id") != ctx.request_id]
+    earlier = [e["request_id"] for e in others
                if set(e.get("record_ids", ())) & set(scope["record_ids"])]
-    if set(scope["record_ids"]) <= base.erased_record_ids:
+    if set(scope["record_ids"]) <= {i for e in others for i in e.get("record_ids", ())}:
         reason = (f"every record found for this request was already erased from this model line "
                   f"by {', '.join(earlier)}: nothing is left to unlearn (see that certificate)")
         ctx.fail(res, reason)
