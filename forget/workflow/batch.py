@@ -124,7 +124,7 @@ def process_batch(ledger: Any, request_ids: list[str] | None = None, *, model: P
     out, model = Path(out), Path(model)
     method, chosen = resolve_method(method)
     method_config = chosen | dict(method_config or {}) if chosen else method_config
-    ids = list(request_ids) if request_ids is not None else [
+    ids = list(dict.fromkeys(request_ids)) if request_ids is not None else [
         r.request_id for r in pending_requests(ledger)]
     for rid in ids:  # every request's inputs, before any write
         check_request(ledger, rid, model=model, data=data, method=method,

@@ -162,3 +162,25 @@ def test_a_request_near_its_deadline_is_not_held_for_a_fuller_batch(
     assert [(p["request_id"], p["batch_reason"]) for p in now.processed] == [("d-1", "deadline")]
     assert led.get("d-1").state.value == "failed"  # processed: nothing of it was trained on
     assert led.verify().ok
+
+
+def test_forget_process_batch_on_the_command_line(tmp_path, corpus, corpus_dir, tiny_model_dir):
+    """`forget process --batch` takes every pending request (here two people the model never
+    saw: each fails at scoping, no unlearning run), writes outcome-batch.json, exits 1; a
+    request id with --batch is refused before anything is written (exit 2)."""
+    from wf_helpers import run_cli
+
+    db, out = tmp_path / "ledger.db", tmp_path / "out"
+    led = Ledger(db)
+    for i, sid in enumerate(corpus.subject_ids("holdout")[:2]):
+        _submit(led, person_request(f"c-{i}", identifiers_of(corpus, sid)))
+    args = ["--ledger", str(db), "--model", str(tiny_model_dir), "--data", str(corpus_dir),
+            "--out", str(out), "--registry", str(tmp_path / "registry"), "--method", "retrain"]
+    bad = run_cli("process", "c-0", "--batch", *args)
+    assert bad.returncode == 2 and not out.exists(), bad.stdout + bad.stderr
+    done = run_cli("process", "--batch", "--batch-size", "1", *args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = json.loads((out / "outcome-batch.json").read_text())
+    assert [(o["request_id"], o["status"]) for o in summary["outcomes"]] == [
+        ("c-0", "failed"), ("c-1", "failed")] and summary["runs"] == []
+    assert all(led.get(f"c-{i}").state.value == "failed" for i in range(2))
