@@ -18,7 +18,7 @@ light audit (``workflow_per_request_s``), so a per-request total can be read off
 Sizes are the tests' (a ``tiny`` model; a small generated corpus) and the training is short
 (``--epochs``), so the run takes minutes on one shared core; every size is in the JSON.
 
-    python bench/batch.py [--counts 1 5 20] [--subjects 32] [--epochs 1] [--shards 4]
+    python bench/batch.py [--counts 1 5 20] [--subjects 120] [--epochs 1] [--shards 4]
                           [--slices 2] [--out bench/results/batch.json]
 
 Writes ``bench/results/batch.json``; ``bench/summarize.py`` renders it into bench/README.md.
@@ -169,7 +169,8 @@ def workflow_per_request(model: Path, data: Path, corpus, sid: str, work: Path,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--counts", type=int, nargs="+", default=[1, 5, 20])
-    ap.add_argument("--subjects", type=int, default=32, help="corpus subjects (tests: 12)")
+    ap.add_argument("--subjects", type=int, default=120,
+                    help="corpus subjects (tests: 12): 20 requests stay a minority of the people")
     ap.add_argument("--epochs", type=int, default=1, help="training epochs of both models")
     ap.add_argument("--no-workflow", action="store_true",
                     help="skip the one-request workflow measurement")

@@ -155,7 +155,12 @@ def process_batch(ledger: Any, request_ids: list[str] | None = None, *, model: P
             members.append(m)
     groups = _groups(members, method, max_attempts=max_attempts, allow_retrain=allow_retrain,
                      base=base, data=wd)
-    for name, group in groups.items():
+    for k, (name, group) in enumerate(groups.items()):
+        if k:  # an earlier group moved the head: this one starts from the new head
+            base = resolve_base(ledger, model, registry=registry)
+            for m in group:
+                m.ctx.start_from(base)
+                m.res.model_before = base.as_before()
         run = _run_group(group, name, base, wd, method=method, method_config=method_config,
                          audit_config=audit_config, auto_control=auto_control, out=out, say=say)
         result.runs.append(run)
