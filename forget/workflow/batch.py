@@ -186,9 +186,7 @@ def _prepare(ledger: Any, rid: str, base: Any, wd: Any, *, out: Path, registry: 
              worker_id: str | None, say: Any, use_presidio: bool, concept: Any):
     """Verify and scope one request; a :class:`_Member` ready for the batch, an outcome when
     it is finished or failed here (as in the single path), or None for the single path."""
-    from forget.errors import InvalidInputError
-    from forget.ledger import State
-    from forget.workflow.finish import finished_outcome
+    from forget.workflow.finish import early_outcome
 
     t0 = time.perf_counter()
     work = request_dir(out, rid)
@@ -198,16 +196,9 @@ def _prepare(ledger: Any, rid: str, base: Any, wd: Any, *, out: Path, registry: 
                     say=lambda step, msg: say(step, f"{rid}: {msg}"))
     rec = ledger.get(rid)
     res = ProcessOutcome(rid, "", rec.state.value)
-    if rec.state == State.COMPLETED:
-        return finished_outcome(ctx, res, t0)
-    if rec.state == State.REJECTED:
-        raise InvalidInputError(f"request {rid!r} was rejected; leave it out of the batch")
-    if rec.state == State.FAILED and not rec.retryable:
-        res.status, res.reason = "failed", "the request failed earlier and is not retryable"
-        return res
-    if rec.stage == State.RECEIVED:
-        res.status = "waiting_identity"
-        return res
+    early = early_outcome(ctx, res, rec, t0, rejected="leave it out of the batch")
+    if early is not None:
+        return early
     if wd is None or concept(ledger.identifiers(rid)) is not None:
         return None
     ctx.start_from(base)

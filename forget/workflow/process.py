@@ -130,8 +130,7 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
     """
     import forget.methods  # noqa: F401  (registers every method)
     from forget.core.method import resolve_method
-    from forget.ledger import State
-    from forget.workflow.finish import complete_on_head, finished_outcome
+    from forget.workflow.finish import complete_on_head, early_outcome
     from forget.workflow.lines import resolve_base
 
     t0 = time.perf_counter()
@@ -150,17 +149,9 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
                     out=out, model_dir=model, registry=registry, say=say)
     rec = ledger.get(request_id)
     res = ProcessOutcome(request_id, "", rec.state.value)
-    if rec.state == State.COMPLETED:
-        return finished_outcome(ctx, res, t0)
-    if rec.state == State.REJECTED:
-        raise InvalidInputError(f"request {request_id!r} was rejected; there is nothing to do")
-    if rec.state == State.FAILED and not rec.retryable:
-        res.status, res.reason = "failed", "the request failed earlier and is not retryable"
-        return res
-    if rec.stage == State.RECEIVED:
-        say("verify", "identity not verified yet: the request waits (deadline clock paused)")
-        res.status = "waiting_identity"
-        return res
+    early = early_outcome(ctx, res, rec, t0, rejected="there is nothing to do")
+    if early is not None:
+        return early
 
     def head_base() -> Any:
         return resolve_base(ledger, model, registry=registry)
