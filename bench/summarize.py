@@ -341,12 +341,46 @@ def cost_growth_section(d: dict) -> str:
     return "\n".join(out)
 
 
+def batch_section(d: dict) -> str:
+    """``bench/batch.py``: batched requests against one by one, retrain and shard_retrain."""
+    z, flow = d["sizes"], d.get("workflow_one_request") or {}
+    out = ["## Batched requests (`bench/batch.py`)", "",
+           f"Command: `{d.get('command')}` ({d.get('machine', {}).get('threads')} torch "
+           f"thread(s), a shared core). Sizes: {z['model']} trained {z['epochs']} epoch(s) on "
+           f"{z['training_records']} training records ({z['corpus_subjects']} generated people, "
+           f"{z['trained_subjects']} trained); sharded: {z['shards']} shards x {z['slices']} "
+           "slices of LoRA adapters on a tiny base that never saw them. N people's records "
+           "unlearned from a fresh model line, batched (one run of the method on the union) "
+           "or one by one (N runs, each from the version the previous one saved). Seconds: "
+           "load, run and save of each run.", "",
+           table(d["rows"], [("method", "method", "s"), ("N", "requests", "d"),
+                             ("mode", "mode", "s"), ("runs", "runs", "d"),
+                             ("records", "records", "d"), ("wall s", "wall_s", ".4g"),
+                             ("s / request", "wall_per_request_s", ".3g"),
+                             ("gradient steps", "gradient_steps", "d"),
+                             ("steps / request", "steps_per_request", ".4g")])]
+    rat = [{"case": k} | v for k, v in d.get("ratios", {}).items()]
+    if rat:
+        out += ["", "Batched over one by one (below 1: the batch is cheaper):", "",
+                table(rat, [("method_N", "case", "s"),
+                            ("wall seconds", "wall_s_batched_over_one_by_one", ".3g"),
+                            ("gradient steps", "steps_batched_over_one_by_one", ".3g")])]
+    if flow:
+        out += ["", f"Besides its share of the runs, every request pays for its scoping, audit, "
+                f"certificate and ledger events in both modes: "
+                f"{flow['workflow_per_request_s']} s for one request through `process_request` "
+                f"on the same model (the tests' light audit; verdict {flow.get('verdict')}, "
+                f"status {flow.get('status')}; {flow['total_s']} s in all, "
+                f"{flow['unlearn_s']} s of it the retrain)."]
+    return "\n".join(out)
+
+
 def render(results: Path) -> str:
     parts = [HEADER.format(date=dt.date.today().isoformat(),
                            machine=f"{platform.machine()} {platform.system()}")]
     for path in sorted(results.glob("*.json")):
         d = json.loads(path.read_text())
-        section = {"compare": compare_section, "scope": scope_section,
+        section = {"compare": compare_section, "scope": scope_section, "batch": batch_section,
                    "shards": shards_section, "frontier": frontier_section,
                    "cost_growth": cost_growth_section,
                    "scope_scale": scope_scale_section}.get(path.stem)

@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "Identifiers": "forget.ledger", "State": "forget.ledger",
     # the workflow and its result
     "process_request": "forget.workflow", "ProcessOutcome": "forget.workflow",
+    "process_batch": "forget.workflow", "BatchPolicy": "forget.workflow",
     # corpora
     "open_corpus": "forget.corpus", "load_corpus": "forget.corpus",
     "Corpus": "forget.corpus", "TextCorpus": "forget.corpus", "TextRecord": "forget.corpus",
@@ -51,14 +52,14 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [  # the keys of _EXPORTS (a test checks)
-    "AuditConfig", "AuditReport", "Certificate", "CodeEraserConfig", "Corpus", "CorpusIndex",
+    "AuditConfig", "AuditReport", "BatchPolicy", "Certificate", "CodeEraserConfig", "Corpus", "CorpusIndex",
     "DPRetrainConfig", "DeletionRequest", "FinetuneParams", "ForgetError", "GenerateConfig",
     "GradDiffConfig", "GradientAscentConfig", "Identifiers", "IdkDPOConfig", "Ledger",
     "LoraForgetConfig", "METHODS", "Method", "MethodConfig", "NPOConfig", "NoisyGDConfig",
     "ProcessOutcome", "RetrainConfig", "RomeConfig", "SimNPOConfig", "State", "TextCorpus",
     "TextEncoderConfig", "TextRecord", "TrainingRecord", "UnlearnResult", "build_index",
     "configure_offline", "configure_output", "finetune", "generate", "get_method", "import_model",
-    "load_corpus", "open_corpus", "process_request", "recipe_of", "resolve_method", "run_audit",
+    "load_corpus", "open_corpus", "process_batch", "process_request", "recipe_of", "resolve_method", "run_audit",
     "scope_text_records", "train_model", "training_records",
 ]
 
@@ -119,5 +120,5 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
     from forget.models.build import train_model
     from forget.models.finetune import FinetuneParams, finetune
     from forget.models.recipe import recipe_of
-    from forget.workflow import ProcessOutcome, process_request
+    from forget.workflow import BatchPolicy, ProcessOutcome, process_batch, process_request
     from forget.workflow.scope_text import scope_text_records

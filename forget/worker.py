@@ -19,6 +19,10 @@ A worker cannot spin on a request that fails the same way every time:
   it fails for good, with the reason. The traceback goes to the log as frames only
   (file, line, function, error type): no message, no local value, so no personal data;
 - ``once`` processes each request at most once per run and exits when nothing is claimable.
+
+With a :class:`forget.workflow.batch_policy.BatchPolicy` (``batch``), the worker groups the
+pending requests into one unlearning run each time the policy says so (a count, a schedule,
+or a request within the deadline margin): see :mod:`forget.worker_batch`.
 """
 
 from __future__ import annotations
@@ -141,8 +145,12 @@ def run_worker(ledger, *, model: Path | str, data: Path | str, out: Path | str,
                worker_id: str | None = None, lease_seconds: float = 900.0, once: bool = False,
                poll_seconds: float = 5.0, max_requests: int | None = None,
                retry: RetryPolicy | None = None,
-               say: Callable[[str, str], None] | None = None, **workflow) -> WorkerStats:
+               say: Callable[[str, str], None] | None = None, batch=None,
+               **workflow) -> WorkerStats:
     """Claim and process requests until the queue is empty (``once``) or forever.
+
+    ``batch``: a :class:`forget.workflow.batch_policy.BatchPolicy`: process the pending
+    requests in batches (:func:`forget.workflow.process_batch`) when it says so.
 
     ``workflow`` keyword arguments go to :func:`forget.workflow.process_request`. The worker's
     configuration is checked before the first claim (a typed error, nothing written). Errors
@@ -158,6 +166,20 @@ def run_worker(ledger, *, model: Path | str, data: Path | str, out: Path | str,
     wid = worker_id or default_worker_id()
     stats = WorkerStats(wid)
     tell = say or (lambda step, msg: None)
+    if batch is not None:
+        from forget.errors import InvalidInputError
+        from forget.worker_batch import run_batch_worker
+
+        for k in ("retrained", "strong", "lm_eval"):  # one subject's control / attacks
+            if workflow.pop(k, None):
+                raise InvalidInputError(
+                    f"{k} is not available when batching: process such requests one by one "
+                    "(without a batch size)")
+        workflow.pop("shadows", None)
+        return run_batch_worker(ledger, policy=batch, model=model, data=data, out=out,
+                                wid=wid, lease_seconds=lease_seconds, once=once,
+                                poll_seconds=poll_seconds, max_requests=max_requests,
+                                retry=policy, tell=tell, stats=stats, **workflow)
     seen: set[str] = set()
     while max_requests is None or len(stats.processed) < max_requests:
         rec = ledger.claim(wid, lease_seconds)

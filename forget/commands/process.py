@@ -63,8 +63,16 @@ def outcome_table(res) -> Table:
     return t
 
 
+BATCH_HELP = ("Process every pending, verified request against --model's line as batches: one "
+              "unlearning run for all of them, then each its own audit, certificate and ledger "
+              "trail (see README, Batched requests).")
+BATCH_SIZE_HELP = "At most this many requests in one unlearning run (default: all pending)."
+
+
 def process_cmd(
-    request_id: str = typer.Argument(..., help="The request to process."),
+    request_id: str | None = typer.Argument(None, help="The request to process (or --batch)."),
+    batch: bool = typer.Option(False, "--batch", help=BATCH_HELP),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help=BATCH_SIZE_HELP),
     ledger: str = typer.Option(..., "--ledger", help=LEDGER_HELP),
     model: Path = typer.Option(..., "--model", help="A model directory naming the model line "
                                "(read only); the request starts from the line's head."),
@@ -96,7 +104,8 @@ def process_cmd(
 
     --model names the model line (any of its versions); the request unlearns from the line's
     head, the version serving now, and moves the head forward when it completes. Bad input
-    (method, configs, folders) exits 2 before anything is written.
+    (method, configs, folders) exits 2 before anything is written. With --batch: every
+    pending request (exit 0 when all completed, 1 when any failed).
     """
     from forget.ledger import Ledger
     from forget.workflow import process_request
@@ -111,8 +120,18 @@ def process_cmd(
                command="process", own_files=True, checks_first=lambda: check_run(
                    model=model, data=data, method=method, audit_config=cfg,
                    retrained=retrained))
+    if batch == (request_id is not None):
+        raise typer.BadParameter("give a REQUEST_ID or --batch (not both)")
+    if batch and (retrained is not None or lm_eval or strong or from_version):
+        raise typer.BadParameter("--retrained, --lm-eval, --strong and --from-version are for "
+                                 "one request: process it without --batch")
     _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
+    if batch:
+        _process_batches(led, batch_size, model=model, data=data, out=out, method=method,
+                         registry=registry, audit_config=cfg, progress=_say,
+                         text_field=text_field, id_field=id_field, group_field=group_field,
+                         index=index)
     res = process_request(led, request_id, model=model, data=data, out=out, method=method,
                           retrained=retrained, lm_eval=lm_eval, registry=registry,
                           audit_config=cfg, from_version=from_version, progress=_say,
@@ -121,6 +140,33 @@ def process_cmd(
     console.print(outcome_table(res))
     write_json(Path(out) / f"outcome-{res.request_id}.json", res.__dict__)
     raise typer.Exit({"completed": 0, "failed": 1}.get(res.status, 3))
+
+
+def _process_batches(led, batch_size: int | None, *, out: Path, **kw) -> None:
+    """``forget process --batch``: batches of at most ``batch_size`` until none is pending."""
+    from forget.workflow import process_batch
+    from forget.workflow.batch import pending_requests
+
+    outcomes, runs, done = [], [], set()
+    while True:
+        ids = [r.request_id for r in pending_requests(led) if r.request_id not in done]
+        if not ids:
+            break
+        res = process_batch(led, ids[:batch_size] if batch_size else ids, out=out, **kw)
+        done.update(o.request_id for o in res.outcomes)
+        outcomes += res.outcomes
+        runs += res.runs
+    t = Table(title=f"batch: {len(outcomes)} request(s), {len(runs)} unlearning run(s)")
+    for c in ("request", "status", "batch", "model after"):
+        t.add_column(c)
+    batch_of = {rid: r.batch_id for r in runs for rid in r.requests}
+    for o in outcomes:
+        t.add_row(o.request_id, o.status, batch_of.get(o.request_id, "alone"),
+                  str(o.model_after.get("version", "")))
+    console.print(t)
+    write_json(Path(out) / "outcome-batch.json", {
+        "runs": [r.__dict__ for r in runs], "outcomes": [o.__dict__ for o in outcomes]})
+    raise typer.Exit(0 if all(o.status == "completed" for o in outcomes) else 1)
 
 
 def worker_cmd(
@@ -147,6 +193,15 @@ def worker_cmd(
     index: Path | None = typer.Option(None, "--index", help=INDEX_HELP),
     strong: bool = strong_option(),
     shadows: int | None = shadows_option(),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Batch pending requests: one unlearning run for up "
+        "to N of them, started once N are pending (or --batch-wait, or a deadline)."),
+    batch_wait: float | None = typer.Option(
+        None, "--batch-wait", min=0.0, help="With --batch-size: also start a smaller batch "
+        "once the longest-waiting request has waited this many seconds."),
+    deadline_margin: float = typer.Option(
+        7.0, "--deadline-margin", min=0.0, max=31.0, help="With --batch-size: a request due "
+        "within this many days is processed now, batch full or not."),
 ) -> None:
     """Claim requests from the ledger and process them (many workers may run at once).
 
@@ -166,13 +221,19 @@ def worker_cmd(
     check_data(data, text_field=text_field, id_field=id_field, group_field=group_field,
                command="worker", own_files=True, checks_first=lambda: check_run(
                    model=model, data=data, method=method, audit_config=cfg))
+    policy = None
+    if batch_size is not None:
+        from forget.workflow import BatchPolicy
+
+        policy = BatchPolicy(max_size=batch_size, min_size=batch_size, max_wait_s=batch_wait,
+                             deadline_margin_days=deadline_margin)
     _use_guard_key(guard_key)
     led = Ledger(ledger, key_dir=key_dir, create=False)
     stats = run_worker(led, model=model, data=data, out=out, worker_id=worker_id,
                        lease_seconds=lease, once=once, method=method, registry=registry,
                        audit_config=cfg, retry=RetryPolicy(retries, backoff), say=_say,
                        text_field=text_field, id_field=id_field, group_field=group_field,
-                       index=index, strong=strong, shadows=shadows)
+                       index=index, strong=strong, shadows=shadows, batch=policy)
     t = Table(title=f"worker {stats.worker_id}")
     t.add_column("request")
     t.add_column("status")

@@ -97,6 +97,26 @@ def finished_outcome(ctx: Context, res: ProcessOutcome, t0: float) -> ProcessOut
     return res
 
 
+def early_outcome(ctx: Context, res: ProcessOutcome, rec, t0: float, *,
+                  rejected: str) -> ProcessOutcome | None:
+    """The outcome of a request with nothing to run (completed, failed for good, waiting for
+    identity); raises for a rejected one (``rejected``: the message's end); None otherwise."""
+    from forget.errors import InvalidInputError
+    from forget.ledger import State
+
+    if rec.state == State.COMPLETED:
+        return finished_outcome(ctx, res, t0)
+    if rec.state == State.REJECTED:
+        raise InvalidInputError(f"request {ctx.request_id!r} was rejected; {rejected}")
+    if rec.state == State.FAILED and not rec.retryable:
+        res.status, res.reason = "failed", "the request failed earlier and is not retryable"
+        return res
+    if rec.stage == State.RECEIVED:
+        ctx.say("verify", "identity not verified yet: the request waits (deadline clock paused)")
+        res.status = "waiting_identity"
+        return res
+    return None
+
 # A request is redone at most this many times because other requests kept moving the head;
 # then it fails retryable and a worker takes it up again later.
 MAX_ROUNDS = 8

@@ -149,8 +149,7 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
     """
     import forget.methods  # noqa: F401  (registers every method)
     from forget.core.method import resolve_method
-    from forget.ledger import State
-    from forget.workflow.finish import complete_on_head, finished_outcome
+    from forget.workflow.finish import complete_on_head, early_outcome
     from forget.workflow.lines import resolve_base
 
     t0 = time.perf_counter()
@@ -173,17 +172,9 @@ def process_request(ledger: Any, request_id: str, *, model: Path | str, data: Pa
                     out=out, model_dir=model, registry=registry, say=say)
     rec = ledger.get(request_id)
     res = ProcessOutcome(request_id, "", rec.state.value)
-    if rec.state == State.COMPLETED:
-        return finished_outcome(ctx, res, t0)
-    if rec.state == State.REJECTED:
-        raise InvalidInputError(f"request {request_id!r} was rejected; there is nothing to do")
-    if rec.state == State.FAILED and not rec.retryable:
-        res.status, res.reason = "failed", "the request failed earlier and is not retryable"
-        return res
-    if rec.stage == State.RECEIVED:
-        say("verify", "identity not verified yet: the request waits (deadline clock paused)")
-        res.status = "waiting_identity"
-        return res
+    early = early_outcome(ctx, res, rec, t0, rejected="there is nothing to do")
+    if early is not None:
+        return early
 
     def head_base() -> Any:
         return resolve_base(ledger, model, registry=registry)
@@ -287,9 +278,12 @@ def _text_round(ctx: S.Context, res: ProcessOutcome, data: Any, scope: dict, *, 
     from forget.models.recipe import retrain_unavailable_reason
 
     base = ctx.base
-    earlier = [e["request_id"] for e in base.erasures
+    # erasures by other requests (a batch whose audit of this request failed left its own
+    # entry on the head: the request is redone here, not taken as done)
+    others = [e for e in base.erasures if e.get("request_id") != ctx.request_id]
+    earlier = [e["request_id"] for e in others
                if set(e.get("record_ids", ())) & set(scope["record_ids"])]
-    if set(scope["record_ids"]) <= base.erased_record_ids:
+    if set(scope["record_ids"]) <= {i for e in others for i in e.get("record_ids", ())}:
         reason = (f"every record found for this request was already erased from this model line "
                   f"by {', '.join(earlier)}: nothing is left to unlearn (see that certificate)")
         ctx.fail(res, reason)

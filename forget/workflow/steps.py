@@ -68,10 +68,13 @@ class Attempt:
     overrides: dict
     dir: Path
     card: dict = field(default_factory=dict)
+    # A batched run's model, shared by every request of the batch (forget.workflow.batch);
+    # None: the attempt's own ``dir/model``.
+    shared_model: Path | None = None
 
     @property
     def model_dir(self) -> Path:
-        return self.dir / "model"
+        return self.shared_model if self.shared_model is not None else self.dir / "model"
 
     @property
     def report(self) -> Path:
@@ -160,11 +163,12 @@ def _stage_index_of(state) -> int:
 
 
 # -- unlearn ---------------------------------------------------------------------------------
-def unlearn_begin(ctx: Context, attempt: Attempt) -> bool:
+def unlearn_begin(ctx: Context, attempt: Attempt, extra: dict | None = None) -> bool:
     """Open an unlearning attempt in the ledger; True when a finished one is already on disk.
 
     Shared by every kind of request (text, concept): the ledger moves to ``unlearning`` once,
     the step is recorded as started, and a resumed run finds the model a killed run saved.
+    ``extra``: ledger-safe details added to the step records (a batch's id and size).
     """
     from forget.ledger import State
     from forget.models import read_card
@@ -176,10 +180,12 @@ def unlearn_begin(ctx: Context, attempt: Attempt) -> bool:
     if ctx.ledger.get(ctx.request_id).state != State.UNLEARNING:
         ctx.ledger.start_unlearning(ctx.request_id, method=attempt.method,
                                     details={"attempt": attempt.n,
-                                             "model_before": _base_version(ctx)},
+                                             "model_before": _base_version(ctx)}
+                                    | dict(extra or {}),
                                     worker_id=ctx.worker_id)
     ctx.record(f"unlearn-{attempt.n}", "started", {"method": attempt.method,
-                                                    "base": _base_version(ctx)})
+                                                    "base": _base_version(ctx)}
+               | dict(extra or {}))
     fault_point("unlearn", "before")
     return False
 
@@ -194,12 +200,14 @@ def round_offset(ctx: Context) -> int:
     A request redone on a new head (the head moved while it ran) keeps its earlier attempts'
     folders and ledger steps; the new attempts continue the numbering, so nothing made from
     an older head is ever taken for a result of this one (attempts recorded without a base,
-    by an older suite, count as other).
+    by an older suite, count as other). A batched attempt (its model shared with other
+    requests, :mod:`forget.workflow.batch`) counts as other too: a request retried on its own
+    never takes the batch's model or audit for its own attempt.
     """
     k0, base = 0, _base_version(ctx)
     for name, rec in ctx.steps.items():
         m = re.fullmatch(r"unlearn-(\d+)", name)
-        if m and rec.details.get("base") != base:
+        if m and (rec.details.get("base") != base or rec.details.get("batch")):
             k0 = max(k0, int(m.group(1)))
     return k0
 
@@ -219,8 +227,9 @@ def attempt_config(impl, attempt: Attempt):
     return cfg
 
 
-def unlearn_done(ctx: Context, attempt: Attempt) -> None:
-    """Record the finished attempt (model version, hashes, and any formal guarantee)."""
+def unlearn_done(ctx: Context, attempt: Attempt, extra: dict | None = None) -> None:
+    """Record the finished attempt (model version, hashes, and any formal guarantee);
+    ``extra``: ledger-safe details added (a batch's id and size)."""
     from forget.models import read_card
 
     attempt.card = read_card(attempt.model_dir)
@@ -230,7 +239,7 @@ def unlearn_done(ctx: Context, attempt: Attempt) -> None:
             "wall_s": c.get("unlearn_wall_s"), "base": _base_version(ctx)}
     if c.get("formal_guarantee"):  # DP / certified methods: the theorem's numbers and its words
         done |= {"formal_guarantee": c["formal_guarantee"], "guarantee": c["guarantee"]}
-    ctx.record(f"unlearn-{attempt.n}", "done", done)
+    ctx.record(f"unlearn-{attempt.n}", "done", done | dict(extra or {}))
     fault_point("unlearn", "after")
 
 
@@ -247,8 +256,6 @@ def run_method(method: str, model_dir: Path, forget, retain, config):
 
 def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> None:
     from forget.core import get_method
-    from forget.models import ModelRegistry, read_card, save_model
-    from forget.models.registry import new_card
 
     if unlearn_begin(ctx, attempt):
         return
@@ -262,27 +269,40 @@ def unlearn_step(ctx: Context, attempt: Attempt, original, forget, retain) -> No
         else:
             result = impl.run(model=copy.deepcopy(net), tokenizer=tok, forget=forget,
                               retain=retain, config=cfg)
-        parent = read_card(ctx.model_dir)
         forgotten = sorted({e.record_id for e in forget.examples})
-        card = new_card(
-            kind="unlearned", parent=parent["version"], method=attempt.method,
-            size=parent.get("size"), line=parent.get("line") or parent["version"],
-            config=result.config, config_hash=result.config_hash, guarantee=result.guarantee,
-            formal_guarantee=result.formal_guarantee, unlearned_record_ids=forgotten,
-            # every erasure of the line up to this version: what must stay erased after it
-            erasures=list(parent.get("erasures", []))
-            + [{"request_id": ctx.request_id, "record_ids": forgotten}],
-            training_record_ids=(result.trained_record_ids if result.trained_record_ids
-                                 is not None else parent.get("training_record_ids", [])),
-            data_sha256=parent.get("data_sha256", {}), unlearn_steps=result.steps,
-            unlearn_wall_s=round(result.wall_time_s, 2), stopped_by=result.stopped_by,
-            # how the line's first model was trained (exact retraining re-runs it)
-            **{k: parent[k] for k in ("recipe", "arch") if parent.get(k) is not None},
-        )
-        save_model(result.model, tok, attempt.model_dir, card=card, overwrite=True,
-                   extra=result.save_extra)
-        ModelRegistry(ctx.registry).register(attempt.model_dir)
+        save_unlearned(ctx, attempt, result, tok,
+                       [{"request_id": ctx.request_id, "record_ids": forgotten}])
     unlearn_done(ctx, attempt)
+
+
+def save_unlearned(ctx: Context, attempt: Attempt, result, tok, erased: list[dict]) -> None:
+    """Save and register ``result`` (an :class:`UnlearnResult` from ``ctx.model_dir``) at
+    ``attempt.model_dir``; its card adds ``erased`` (request id and record ids, one entry per
+    request it erases) to the parent's erasures."""
+    from forget.models import ModelRegistry, read_card, save_model
+    from forget.models.registry import new_card
+
+    parent = read_card(ctx.model_dir)
+    forgotten = sorted({i for e in erased for i in e["record_ids"]})
+    redone = {e["request_id"] for e in erased}  # a request retried after its batch: once
+    card = new_card(
+        kind="unlearned", parent=parent["version"], method=attempt.method,
+        size=parent.get("size"), line=parent.get("line") or parent["version"],
+        config=result.config, config_hash=result.config_hash, guarantee=result.guarantee,
+        formal_guarantee=result.formal_guarantee, unlearned_record_ids=forgotten,
+        # every erasure of the line up to this version: what must stay erased after it
+        erasures=[e for e in parent.get("erasures", [])
+                  if e.get("request_id") not in redone] + list(erased),
+        training_record_ids=(result.trained_record_ids if result.trained_record_ids
+                             is not None else parent.get("training_record_ids", [])),
+        data_sha256=parent.get("data_sha256", {}), unlearn_steps=result.steps,
+        unlearn_wall_s=round(result.wall_time_s, 2), stopped_by=result.stopped_by,
+        # how the line's first model was trained (exact retraining re-runs it)
+        **{k: parent[k] for k in ("recipe", "arch") if parent.get(k) is not None},
+    )
+    save_model(result.model, tok, attempt.model_dir, card=card, overwrite=True,
+               extra=result.save_extra)
+    ModelRegistry(ctx.registry).register(attempt.model_dir)
 
 
 # -- audit -----------------------------------------------------------------------------------
@@ -302,9 +322,11 @@ def _audit_inputs(corpus, forget, erased: set[str] = frozenset()) -> dict:
 
 
 def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg, *,
-               lm_eval: bool) -> str:
+               lm_eval: bool, also_erased: frozenset[str] = frozenset()) -> str:
     """Audit the attempt's model with controls; ``data`` is the request's
-    :class:`forget.workflow.data.WorkData`."""
+    :class:`forget.workflow.data.WorkData`. ``also_erased``: records the model no longer holds
+    besides the line's earlier erasures (the other requests of a batch): kept out of the
+    audit's retain and reference texts, never judged for this request."""
     from audits import run_audit
     from forget.ledger import State
     from forget.methods._certified_head import has_head
@@ -324,8 +346,11 @@ def audit_step(ctx: Context, attempt: Attempt, data, forget, controls: dict, cfg
                 lm_dir = _lm_eval_tasks(ctx, data.corpus, forget) if lm_eval else None
                 net, tok = load_model(attempt.model_dir)
                 base = ctx.base
-                relapse = data.relapse(base.erasures) if base is not None else {}
-                erased = base.erased_record_ids if base is not None else set()
+                # earlier erasures must stay erased (not this request's own entry, left on
+                # the head by a batch whose audit of it failed: that is what is judged here)
+                relapse = data.relapse([e for e in base.erasures if e.get("request_id")
+                                        != ctx.request_id]) if base is not None else {}
+                erased = (base.erased_record_ids if base is not None else set()) | also_erased
                 inputs = data.audit_inputs(forget, erased)
                 near, near_info = data.neighbours(forget, erased, cfg.neighbour_count) \
                     if cfg.neighbour_count else ({}, {"skipped": "neighbour_count is 0"})
