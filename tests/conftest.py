@@ -86,13 +86,33 @@ TEST_SUBJECTS = 12
 TEST_CODE_FILES = 24
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(path)`` run once per test run, whatever the number of xdist workers: the
+    workers share the parent of their temporary roots, and the first to take the lock builds
+    (the corpus and the tiny models are deterministic, so every worker would build the same
+    bytes); the others wait for it and read the result. Nothing writes into it afterwards."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = root / f"built-once-{name}"
+    with FileLock(str(out) + ".lock"):
+        if not (root / f"built-once-{name}.done").is_file():
+            if out.exists():  # a build killed half-way in an earlier run of this root
+                import shutil
+
+                shutil.rmtree(out)
+            build(out)
+            (root / f"built-once-{name}.done").touch()
+    return out
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:
     from forget.corpus import GenerateConfig, generate
 
-    out = tmp_path_factory.mktemp("corpus")
-    generate(out, GenerateConfig(subjects=TEST_SUBJECTS, seed=7, code_files=TEST_CODE_FILES))
-    return out
+    return built_once(tmp_path_factory, "corpus", lambda out: generate(
+        out, GenerateConfig(subjects=TEST_SUBJECTS, seed=7, code_files=TEST_CODE_FILES)))
 
 
 @pytest.fixture(scope="session")
@@ -111,9 +131,11 @@ def registry_dir(tmp_path_factory) -> Path:
 def tiny_model_dir(corpus_dir, registry_dir, tmp_path_factory) -> Path:
     """The tiny model trained on the test corpus (saved, registered, memorization measured)."""
     from forget.models.build import train_model
+    from forget.models.registry import ModelRegistry
 
-    out = tmp_path_factory.mktemp("models") / "tiny"
-    train_model(corpus_dir, out, size="tiny", registry=registry_dir, progress=False)
+    out = built_once(tmp_path_factory, "tiny", lambda out: train_model(
+        corpus_dir, out, size="tiny", registry=registry_dir, progress=False))
+    ModelRegistry(registry_dir).register(out)  # this worker's registry (once: idempotent)
     return out
 
 
@@ -137,10 +159,12 @@ def trained_subject(corpus, tiny_model_dir) -> str:
 def retrained_model_dir(corpus_dir, registry_dir, trained_subject, tmp_path_factory) -> Path:
     """The gold standard: the tiny model retrained from scratch without ``trained_subject``."""
     from forget.models.build import train_model
+    from forget.models.registry import ModelRegistry
 
-    out = tmp_path_factory.mktemp("models") / "retrained"
-    train_model(corpus_dir, out, size="tiny", exclude_subjects=[trained_subject],
-                registry=registry_dir, progress=False)
+    out = built_once(tmp_path_factory, "retrained", lambda out: train_model(
+        corpus_dir, out, size="tiny", exclude_subjects=[trained_subject],
+        registry=registry_dir, progress=False))
+    ModelRegistry(registry_dir).register(out)
     return out
 
 
