@@ -62,9 +62,29 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+# What ``accelerate launch`` sets in each process for a sharded-parameter config.
+SHARDED_LAUNCH = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed"}
+
+
+def check_unsharded_launch() -> None:
+    """Refuse a launch that shards parameters (FSDP, DeepSpeed ZeRO): rank 0 saves the model
+    alone and nothing gathers the shards first, so the saved model would not be the trained
+    one. Refused before training, not discovered after it."""
+    from forget.errors import UnsupportedUnderLaunchError
+
+    for var, name in SHARDED_LAUNCH.items():
+        if os.environ.get(var, "").lower() in ("1", "true", "yes"):
+            raise UnsupportedUnderLaunchError(
+                f"a {name} launch shards the parameters and the suite does not gather them "
+                "before rank 0 saves yet; launch with configs/ddp.yaml (see configs/README.md)")
+
+
 def per_device_batch(batch_size: int) -> int:
     """The per-process share of a global ``batch_size`` (``InvalidInputError`` when it does
-    not divide: the processes would otherwise train on a different batch than the recipe)."""
+    not divide: the processes would otherwise train on a different batch than the recipe).
+    Every training path asks for it before it trains: a sharded-parameter launch is refused
+    here (:func:`check_unsharded_launch`)."""
+    check_unsharded_launch()
     n = world_size()
     if batch_size % n:
         raise InvalidInputError(

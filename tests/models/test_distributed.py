@@ -152,6 +152,19 @@ def test_batch_sizes_are_global_and_must_split(monkeypatch, world, batch, share)
             per_device_batch(batch)
 
 
+@pytest.mark.parametrize("var", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
+def test_a_sharded_parameter_launch_is_refused_before_training(monkeypatch, var):
+    from forget._dist import per_device_batch
+    from forget.errors import UnsupportedUnderLaunchError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv(var, "true")  # what accelerate launch sets for fsdp.yaml / zero3
+    with pytest.raises(UnsupportedUnderLaunchError, match="configs/ddp.yaml"):
+        per_device_batch(8)
+    monkeypatch.setenv(var, "false")
+    assert per_device_batch(8) == 4
+
+
 def test_retain_partners_depend_on_item_and_epoch_not_on_read_order():
     from forget.core.trainer import PairedDataset
 
