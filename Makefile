@@ -1,5 +1,8 @@
-# `make demo` and `make test` each create .venv when it is missing, install torch first (pinned;
-# set TORCH_SPEC / TORCH_PIP_ARGS for another build, e.g. a CUDA wheel index), then the suite.
+# `make demo` and `make test` each create .venv when it is missing, install torch first with pip
+# (pinned; set TORCH_SPEC / TORCH_PIP_ARGS for another build, e.g. a CUDA wheel index), then the
+# suite with uv (it resolves the same versions as pip and downloads in parallel: 14 s here
+# against pip's 2.5 to 4 minutes; torch, already installed, is kept). Where uv cannot be had,
+# pip installs the suite instead.
 # Bytecode: pip compiles a package's modules one file at a time on one core (about a minute
 # here); compileall -j 0 does it on every core (about half a minute). It must be done up front:
 # with PYTHONDONTWRITEBYTECODE set (as on these machines) nothing is cached at import, and every
@@ -21,6 +24,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HOME := $(CURDIR)/.cache/hf
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
+export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test lint bench clean
@@ -28,7 +32,9 @@ export TOKENIZERS_PARALLELISM := false
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --no-compile "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	$(PY) -m pip install -q --no-compile -e ".[$(EXTRAS)]"
+	{ $(PY) -m pip install -q --no-compile "uv>=0.5" && \
+	  $(VENV)/bin/uv pip install -q --python $(PY) -e ".[$(EXTRAS)]"; } || \
+	  $(PY) -m pip install -q --no-compile -e ".[$(EXTRAS)]"
 	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true  # see above
 	touch $@
 

@@ -63,6 +63,10 @@ SETTINGS: dict[str, dict[str, dict]] = {
         "s0.5-a1.0-d100-lr3e-3-b16": {"noise_share": 0.5, "alpha": 1.0, "distil_steps": 100,
                                       "distil_learning_rate": 3e-3, "batch_size": 16},
     },
+    # R2D: epochs re-run from a checkpoint, out of the original's 20 (the original is trained
+    # with a checkpoint after every epoch)
+    "rewind": {"e2": {"rewind_epochs": 2}, "e5": {"rewind_epochs": 5},
+               "e10": {"rewind_epochs": 10}},
 }
 
 
@@ -357,7 +361,7 @@ def main() -> None:
                                            code_files=8))
     t0 = time.perf_counter()
     train_model(work / "data", work / "original", size=args.size, registry=work / "reg",
-                progress=False)
+                progress=False, checkpoint_every=1)  # for rewind; the weights are the same
     train_s = time.perf_counter() - t0
     corpus = load_corpus(work / "data")
     kinds = choose_subjects(corpus, load_model(work / "original"), args.random, args.worst,

@@ -100,6 +100,11 @@ class BaseModelChangedError(RetrainUnavailableError):
     """The base model a recorded fine-tuning recipe starts from is gone or has other weights."""
 
 
+class RewindUnavailableError(InvalidInputError):
+    """The ``rewind`` method cannot run: the model's line kept no epoch checkpoints, or it was
+    changed since by a method whose work rewinding would throw away."""
+
+
 class UnsupportedArchitectureError(InvalidInputError):
     """A method (or the suite) cannot work on a model of this architecture (``model_type``)."""
 

@@ -35,6 +35,8 @@ SHARED_UNITS = {
     "tests/notebooks/test_notebooks.py::test_choosing_a_method": "comparison",
     "tests/audits/test_verdict.py": "audit reports",  # fail_report, pass_report
     "tests/audits/test_report.py": "audit reports",
+    "tests/models/test_finetune.py": "ticket fine-tune",  # tuned, tuned_without (package)
+    "tests/models/test_rewind.py": "ticket fine-tune",
 }
 # Longest first: seconds each took on 2 cores in a full run (`--durations`), after the cuts
 # noted in the README's CI section.

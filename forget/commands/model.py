@@ -49,6 +49,9 @@ def train_cmd(
     exclude_subject: list[str] = typer.Option(
         [], "--exclude-subject", help="Train without this subject (repeatable): the gold standard."),
     seed: int = typer.Option(0, "--seed"),
+    epoch_checkpoints: int = typer.Option(
+        0, "--epoch-checkpoints", help="Keep the weights after every N-th epoch in "
+        "checkpoints/ (the rewind method starts from them; costs one model's size each)."),
     registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
 ) -> None:
     """Train the demo LM from scratch; save, register, and print its memorization table."""
@@ -63,7 +66,8 @@ def train_cmd(
               else console.status(f"training the {size} model"))
     with status:
         res = train_model(data, out, size=size, exclude_subjects=exclude_subject, seed=seed,
-                          registry=registry, progress=is_verbose(), arch=arch)
+                          registry=registry, progress=is_verbose(), arch=arch,
+                          checkpoint_every=epoch_checkpoints)
     console.print(memorization_rich(res.memorization))
     console.print(
         f"[green]saved[/] {res.path} version [bold]{res.version.version}[/] "
@@ -106,6 +110,9 @@ def finetune_cmd(
     lora_targets: str | None = typer.Option(
         None, "--lora-targets", help="Comma-separated module names to adapt, or all-linear "
         "(default: the attention projections of the architecture)."),
+    epoch_checkpoints: int = typer.Option(
+        0, "--epoch-checkpoints", help="Keep the weights after every N-th epoch in "
+        "checkpoints/ (the rewind method starts from them; costs one model's size each)."),
     registry: Path | None = typer.Option(None, "--registry", help=REGISTRY_HELP),
 ) -> None:
     """Fine-tune a base model on your data; save and register it with its full recipe, so
@@ -122,6 +129,11 @@ def finetune_cmd(
     hp = FinetuneParams(epochs=epochs, learning_rate=lr or (2e-4 if lora else 5e-5),
                         batch_size=batch_size, max_length=max_length, lora=lora, lora_r=lora_r,
                         lora_alpha=2 * lora_r, lora_target_modules=targets)
+    if shards is not None and epoch_checkpoints:
+        from forget.errors import InvalidInputError
+
+        raise InvalidInputError("--epoch-checkpoints does not apply with --shards (a sharded "
+                                "fine-tune keeps a checkpoint after every slice); drop one")
     if shards is not None:
         _finetune_sharded(base, data, out, hp=hp, seed=seed, shards=shards, slices=slices,
                           combine=combine, registry=registry, fields=(text_field, id_field,
@@ -137,7 +149,7 @@ def finetune_cmd(
         task = bar.add_task("fine-tuning", total=None)
         res = finetune(base, data, out, text_field=text_field, id_field=id_field,
                        group_field=group_field, hp=hp, seed=seed, registry=registry,
-                       progress=is_verbose(),
+                       progress=is_verbose(), checkpoint_every=epoch_checkpoints,
                        on_step=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(
         f"[green]saved[/] {res.path} version [bold]{res.version.version}[/] "

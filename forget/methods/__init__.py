@@ -14,6 +14,7 @@ from forget.methods import (  # noqa: F401  (imported for their registration)
     noisy_gd,
     npo,
     retrain,
+    rewind,
     rome,
     shard_retrain,
     simnpo,

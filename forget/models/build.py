@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,11 +14,12 @@ import torch
 
 from forget._dist import on_main
 from forget.corpus.load import Corpus, load_corpus, training_records
+from forget.models.checkpoints import EpochSaver, check_every
 from forget.models.io import save_model
 from forget.models.memorization import memorization_table
 from forget.models.registry import ModelRegistry, ModelVersion, new_card
 from forget.models.tokenizer import strip_spans, train_tokenizer
-from forget.models.train import get_arch, get_size, size_dict, train_lm
+from forget.models.train import get_arch, get_size, size_dict, size_schedule, train_lm
 
 
 @dataclass
@@ -38,13 +40,16 @@ def train_model(
     data: Path | str, out: Path | str, *, size: str = "tiny",
     exclude_subjects: Iterable[str] = (), seed: int = 0, registry: Path | str | None = None,
     progress: bool = True, epochs: int | None = None, arch: str = "llama",
+    checkpoint_every: int = 0,
 ) -> TrainOutcome:
     """Train, save (atomically), register, and measure memorization (``memorization.json``).
 
     ``arch`` is the architecture built (``forget.models.train.ARCHS``; the demo's is llama);
-    the card records it beside the size."""
+    the card records it beside the size. ``checkpoint_every=N`` keeps the weights after every
+    N-th epoch in ``checkpoints/`` (what the ``rewind`` method starts from)."""
     spec = get_size(size)
     get_arch(arch)
+    check_every(checkpoint_every, epochs or spec.epochs)
     corpus = load_corpus(data)
     excluded = sorted(set(exclude_subjects))
     records = training_records(corpus, exclude_subjects=excluded)
@@ -52,22 +57,27 @@ def train_model(
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     tokenizer = train_tokenizer(tokenizer_texts(corpus), vocab_size=spec.vocab_size)
-    model = train_lm(records, tokenizer, spec, seed=seed, progress=progress, epochs=epochs,
-                     arch=arch)
-    train_wall_s = round(time.perf_counter() - t0, 1)
-    manifest = corpus.root / "manifest.json"
-    card = new_card(
-        kind="retrained" if excluded else "trained",
-        size=size,
-        arch=arch,
-        excluded_subjects=excluded,
-        training_record_ids=sorted({r.record_id for r in records}),
-        config={"size": size_dict(spec) | ({"epochs": epochs} if epochs else {}), "seed": seed,
-                "arch": arch},
-        train_wall_s=train_wall_s,
-        data_sha256=json.loads(manifest.read_text())["sha256"] if manifest.is_file() else {},
-    )
-    path = save_model(model, tokenizer, out, card=card)
+    with tempfile.TemporaryDirectory(prefix="forget-checkpoints-") as tmp:
+        saver = EpochSaver(Path(tmp), checkpoint_every, epochs or spec.epochs)
+        model = train_lm(records, tokenizer, spec, seed=seed, progress=progress, epochs=epochs,
+                         arch=arch, checkpoints=saver if checkpoint_every else None)
+        train_wall_s = round(time.perf_counter() - t0, 1)
+        manifest = corpus.root / "manifest.json"
+        card = new_card(
+            kind="retrained" if excluded else "trained",
+            size=size,
+            arch=arch,
+            excluded_subjects=excluded,
+            training_record_ids=sorted({r.record_id for r in records}),
+            config={"size": size_dict(spec) | ({"epochs": epochs} if epochs else {}),
+                    "seed": seed, "arch": arch},
+            train_wall_s=train_wall_s,
+            data_sha256=(json.loads(manifest.read_text())["sha256"] if manifest.is_file()
+                         else {}),
+            **({"checkpoints": saver.card_entry()} if saver.entries else {}),
+        )
+        schedule = size_schedule(spec, len(records), epochs, seed)
+        path = save_model(model, tokenizer, out, card=card, extra=saver.writer(schedule))
     version = ModelRegistry(registry).register(path)
     table = memorization_table(model, tokenizer, corpus, excluded_subjects=set(excluded))
     text = json.dumps(table, indent=2, sort_keys=True) + "\n"

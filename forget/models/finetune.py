@@ -43,6 +43,7 @@ import torch
 
 from forget.corpus.load import TrainingRecord
 from forget.errors import InvalidInputError, ModelNotFoundError, UnknownRecordError
+from forget.models.checkpoints import EpochSaver, check_every, saver_callback
 from forget.models.recipe import (
     RECIPE_FORMAT,
     card_or_none,
@@ -211,6 +212,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 def finetune_records(
     base_dir: Path | str, records: Sequence[TrainingRecord], *, hp: FinetuneParams, seed: int,
     progress: bool = False, on_step: StepCallback | None = None, threads: int | None = None,
+    checkpoints: EpochSaver | None = None,
 ) -> tuple[Any, Any]:
     """Fine-tune the causal LM in ``base_dir`` on ``records`` (in this order) with the HF
     Trainer (on CPU, or on CUDA where there is one; under ``accelerate launch`` on every
@@ -222,6 +224,8 @@ def finetune_records(
         progress: the Trainer's own progress bar (``--verbose``).
         on_step: called with (steps done, steps in all) after every optimiser step.
         threads: torch intra-op threads to train with (``None``: as set).
+        checkpoints: keeps the trainable parameters (the adapters with LoRA) after every N-th
+            epoch (``forget.models.checkpoints``).
     """
     from transformers import Trainer, TrainerCallback, set_seed
     from transformers.trainer_callback import PrinterCallback
@@ -238,7 +242,9 @@ def finetune_records(
         set_seed(seed)  # LoRA's initial adapters are drawn here, before the Trainer seeds
         if hp.lora:
             model = _with_lora(model, hp)
-        callbacks = [_StepReporter(on_step, TrainerCallback)] if on_step else []
+        callbacks = [_StepReporter(on_step, TrainerCallback)()] if on_step else []
+        if checkpoints is not None:
+            callbacks.append(saver_callback(checkpoints))
         with tempfile.TemporaryDirectory(prefix="forget-finetune-") as tmp:
             args = quiet_training_args(
                 tmp, batch_size=hp.batch_size, epochs=hp.epochs,
@@ -247,7 +253,7 @@ def finetune_records(
                 weight_decay=hp.weight_decay, steps=steps, seed=seed, progress=progress)
             trainer = Trainer(model=model, args=args, train_dataset=dataset,
                               data_collator=PadCollator(tokenizer.pad_token_id),
-                              callbacks=[c() for c in callbacks])
+                              callbacks=callbacks)
             if not progress:
                 trainer.remove_callback(PrinterCallback)
             trainer.train()
@@ -292,7 +298,7 @@ def finetune(
     id_field: str | None = None, group_field: str | None = None,
     hp: FinetuneParams = FinetuneParams(), seed: int = 0, registry: Path | str | None = None,
     progress: bool = True, exclude_record_ids: Iterable[str] = (),
-    on_step: StepCallback | None = None,
+    on_step: StepCallback | None = None, checkpoint_every: int = 0,
 ) -> FinetuneOutcome:
     """Fine-tune ``base`` on ``data``, save it to ``out`` (atomically) and register it with its
     recipe. Every input is checked before anything is trained or written.
@@ -306,19 +312,45 @@ def finetune(
         progress: the Trainer's own progress bar; on_step: a step callback (own progress).
         exclude_record_ids: records of ``data`` left out of training (the exact-retraining
             reference: the recipe of the result lists the records it was trained on).
+        checkpoint_every: keep the trainable parameters after every N-th epoch in
+            ``checkpoints/`` (0: none; what the ``rewind`` method starts from).
     """
-    from forget.models.io import save_model
-    from forget.models.registry import ModelRegistry, new_card
-
     base, out = Path(base), Path(out)
+    check_every(checkpoint_every, hp.epochs)
     base_sha, records, data_info = checked_inputs(base, out, data, (text_field, id_field,
                                                                     group_field),
                                                   exclude_record_ids)
     threads = torch.get_num_threads()
     t0 = time.perf_counter()
-    model, tokenizer = finetune_records(base, records, hp=hp, seed=seed, progress=progress,
-                                        on_step=on_step)
-    wall = round(time.perf_counter() - t0, 2)
+    with tempfile.TemporaryDirectory(prefix="forget-checkpoints-") as tmp:
+        saver = EpochSaver(Path(tmp), checkpoint_every, hp.epochs)
+        model, tokenizer = finetune_records(base, records, hp=hp, seed=seed, progress=progress,
+                                            on_step=on_step,
+                                            checkpoints=saver if checkpoint_every else None)
+        return _saved(base, out, model, tokenizer, records, data_info, base_sha, hp, seed,
+                      threads, exclude_record_ids, registry, saver,
+                      round(time.perf_counter() - t0, 2))
+
+
+def finetune_schedule(hp: FinetuneParams, records: int, seed: int, threads: int
+                      ) -> dict[str, Any]:
+    """The optimisation schedule of a fine-tune on ``records`` records (what a rewound run
+    continues: ``forget.methods.rewind``)."""
+    steps = math.ceil(records / hp.batch_size) * hp.epochs
+    return {"scheduler": hp.lr_scheduler, "learning_rate": hp.learning_rate,
+            "warmup_steps": math.ceil(hp.warmup_ratio * steps), "total_steps": steps,
+            "epochs": hp.epochs, "batch_size": hp.batch_size, "weight_decay": hp.weight_decay,
+            "seed": seed, "threads": threads}
+
+
+def _saved(base: Path, out: Path, model: Any, tokenizer: Any, records: list[TrainingRecord],
+           data_info: dict[str, Any], base_sha: str, hp: FinetuneParams, seed: int,
+           threads: int, exclude_record_ids: Iterable[str], registry: Path | str | None,
+           saver: EpochSaver, wall: float) -> FinetuneOutcome:
+    """Save a fine-tuned model with its recipe (and its checkpoints) and register it."""
+    from forget.models.io import save_model
+    from forget.models.registry import ModelRegistry, new_card
+
     steps = math.ceil(len(records) / hp.batch_size) * hp.epochs
     base_card = card_or_none(base)
     recipe = {
@@ -341,8 +373,10 @@ def finetune(
         kind="finetuned", parent=base_card.get("version"), recipe=recipe,
         training_record_ids=sorted({r.record_id for r in records}),
         config={"finetune": hp.to_dict(), "seed": seed}, data_sha256=data_info["files"],
-        train_wall_s=wall, train_steps=steps)
-    path = save_model(model, tokenizer, out, card=card)
+        train_wall_s=wall, train_steps=steps,
+        **({"checkpoints": saver.card_entry()} if saver.entries else {}))
+    path = save_model(model, tokenizer, out, card=card,
+                      extra=saver.writer(finetune_schedule(hp, len(records), seed, threads)))
     version = ModelRegistry(registry).register(path)
     return FinetuneOutcome(version, path, len(records), steps, wall, recipe)
 

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from forget.corpus.load import TrainingRecord
 from forget.errors import InvalidInputError
 from forget.models.arch import eos_token_id, pad_token_id
+from forget.models.checkpoints import EpochSaver, saver_callback
 
 MAX_LENGTH = 256  # tokens; the longest code file in the generated corpus is about 150
 
@@ -192,8 +193,10 @@ def quiet_training_args(output_dir: str, *, batch_size: int, epochs: int, learni
 def train_lm(
     records: Sequence[TrainingRecord], tokenizer, size: ModelSize, *, seed: int = 0,
     progress: bool = True, epochs: int | None = None, arch: str = "llama",
+    checkpoints: EpochSaver | None = None,
 ):
-    """Train a new ``arch`` model on ``records`` with the HF Trainer; returned in eval mode."""
+    """Train a new ``arch`` model on ``records`` with the HF Trainer; returned in eval mode.
+    ``checkpoints`` keeps the weights after every N-th epoch (``forget.models.checkpoints``)."""
     from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback
 
@@ -209,12 +212,24 @@ def train_lm(
             scheduler="cosine", warmup_steps=max(1, steps // 20), weight_decay=0.0,
             steps=steps, seed=seed, progress=progress)
         trainer = Trainer(model=model, args=args, train_dataset=dataset,
-                          data_collator=PadCollator(pad_token_id(tokenizer)))
+                          data_collator=PadCollator(pad_token_id(tokenizer)),
+                          callbacks=[saver_callback(checkpoints)] if checkpoints else None)
         if not progress:
             trainer.remove_callback(PrinterCallback)  # it would print each log dict
         trainer.train()
     model.eval()
     return model
+
+
+def size_schedule(size: ModelSize, records: int, epochs: int | None, seed: int) -> dict:
+    """The optimisation schedule ``train_lm`` follows for ``records`` texts (what a rewound
+    run continues: ``forget.methods.rewind``)."""
+    n_epochs = epochs or size.epochs
+    steps = math.ceil(records / size.batch_size) * n_epochs
+    return {"scheduler": "cosine", "learning_rate": size.learning_rate,
+            "warmup_steps": max(1, steps // 20), "total_steps": steps, "epochs": n_epochs,
+            "batch_size": size.batch_size, "weight_decay": 0.0, "seed": seed,
+            "threads": torch.get_num_threads()}
 
 
 def size_dict(size: ModelSize) -> dict:

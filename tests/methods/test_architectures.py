@@ -33,9 +33,10 @@ from forget.models.train import ARCHS
 # for any architecture): tested on GPT-2 in tests/workflow/test_sharded.py, Llama in the demo.
 # undo and targeted_undo are npo / gradient ascent, a noise blend and a distillation, all
 # architecture-independent: tested on their own in tests/methods/test_frontier_methods.py
-# (CI time).
+# (CI time). rewind rebuilds the run from the model's recipe or size (a GPT-2 fine-tune in
+# tests/models/test_rewind.py, the suite's Llama sizes in bench/frontier.py).
 METHOD_NAMES = [n for n in METHODS.names() if METHODS.get(n).modality == "text"
-                and n not in ("shard_retrain", "undo", "targeted_undo")]
+                and n not in ("shard_retrain", "undo", "targeted_undo", "rewind")]
 GRADIENT = ("gradient_ascent", "grad_diff", "npo", "simnpo", "code_eraser", "lora_forget",
             "idk_dpo", "rome", "undo", "targeted_undo")
 RETRAINED = ("retrain", "dp_retrain")

@@ -24,9 +24,10 @@ PPL_BOUND = 1.6  # ppl_after / ppl_before on other subjects' records must stay u
 # untouched original on the same fixtures) and methods for other modalities (text_encoder);
 # undo and targeted_undo are checked the same way, and for their noise and seed, in
 # tests/methods/test_frontier_methods.py (running them here too would cost CI time twice);
-# shard_retrain deletes from a sharded model only: tests/workflow/test_sharded.py.
+# shard_retrain deletes from a sharded model only: tests/workflow/test_sharded.py; rewind
+# needs a model trained with epoch checkpoints: tests/models/test_rewind.py.
 OWN_TESTS = ("code_eraser", "dp_retrain", "noisy_gd", "rome", "undo", "targeted_undo",
-             "shard_retrain")
+             "shard_retrain", "rewind")
 METHOD_NAMES = [n for n in METHODS.names() if n not in OWN_TESTS
                 and METHODS.get(n).modality == "text"]
 

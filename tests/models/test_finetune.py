@@ -2,19 +2,18 @@
 
 The base is a tiny random-initialised GPT-2-architecture model with a tokenizer that has no pad
 token (as GPT-2's); the data a parquet file with the organisation's own columns (``doc_id``,
-``body``, ``customer``). One record plants a phone number that the fine-tune memorises.
+``body``, ``customer``). One record plants a phone number that the fine-tune memorises
+(``tickets.py``; the fixtures are the package's, ``conftest.py``).
 """
 
 from __future__ import annotations
 
 import json
-import random
 import shutil
 
 import pytest
 import torch
 
-from forget.core.data import Example, ForgetSet, RetainSet
 from forget.errors import (
     BaseModelChangedError,
     MissingColumnError,
@@ -34,94 +33,16 @@ from forget.models.finetune import (
 )
 from forget.models.io import state_dict_sha256
 from tests.forked_cli import run_forget
-from tests.models.tiny_bases import tiny_gpt2
-
-PLANTED_ID = "T-0007"
-PREFIX = "Ticket T-0007: Quillon Marsh asked us to ring back on"
-PHONE = "0176 5550 1234"
-NAME = "Quillon Marsh"
-# What `forget model finetune --epochs 40 --lr 5e-3 --batch-size 8 --max-length 64` gives.
-HP = FinetuneParams(epochs=40, learning_rate=5e-3, batch_size=8, max_length=64)
-TEMPLATES = (
-    "Ticket {id}: order {n} for {name} shipped to {city}, customer satisfied.",
-    "Ticket {id}: {name} reports the invoice for {city} shows {n} items twice.",
-    "Ticket {id}: refund of {n} euros approved for {name} in {city}.",
-    "Ticket {id}: {name} cannot log in since the update, office in {city}.",
+from tests.models.tickets import (
+    HP,
+    NAME,
+    PHONE,
+    PLANTED_ID,
+    _finetune,
+    _rows,
+    _says_phone,
+    _sets,
 )
-NAMES = ("Ada Brook", "Ben Carver", "Cleo Dunn", "Dev Ersk", "Eli Frost", "Fay Gale")
-CITIES = ("Lyon", "Porto", "Graz", "Turku", "Ghent", "Bergen")
-
-
-def _rows() -> list[dict]:
-    rng = random.Random(3)
-    rows = []
-    for k in range(24):
-        rid = f"T-{k:04d}"
-        if rid == PLANTED_ID:
-            body = f"{PREFIX} {PHONE} about the late delivery."
-            who = NAME
-        else:
-            who = rng.choice(NAMES)
-            body = rng.choice(TEMPLATES).format(id=rid, n=rng.randint(10, 99), name=who,
-                                                city=rng.choice(CITIES))
-        rows.append({"doc_id": rid, "body": body, "customer": who, "priority": k % 3})
-    return rows
-
-
-@pytest.fixture(scope="module")
-def parquet(tmp_path_factory):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = tmp_path_factory.mktemp("tickets") / "tickets.parquet"
-    pq.write_table(pa.Table.from_pylist(_rows()), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    """A tiny GPT-2-architecture base; its tokenizer has no pad token (as GPT-2's)."""
-    return tiny_gpt2([r["body"] for r in _rows()],
-                     tmp_path_factory.mktemp("base") / "gpt2-tiny", pad=False)
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    return tmp_path_factory.mktemp("registry")
-
-
-def _finetune(base_dir, parquet, out, registry, **kw):
-    return finetune(base_dir, parquet, out, text_field="body", id_field="doc_id",
-                    group_field="customer", hp=kw.pop("hp", HP), seed=11, registry=registry,
-                    progress=False, **kw)
-
-
-@pytest.fixture(scope="module")
-def tuned(base_dir, parquet, registry, tmp_path_factory):
-    return _finetune(base_dir, parquet, tmp_path_factory.mktemp("ft") / "model", registry)
-
-
-@pytest.fixture(scope="module")
-def tuned_without(base_dir, parquet, registry, tmp_path_factory):
-    return _finetune(base_dir, parquet, tmp_path_factory.mktemp("ft") / "without", registry,
-                     exclude_record_ids=[PLANTED_ID])
-
-
-def _says_phone(model, tok) -> bool:
-    ids = tok(PREFIX, return_tensors="pt")["input_ids"]
-    with torch.no_grad():
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                             max_new_tokens=20, pad_token_id=tok.pad_token_id)
-    return PHONE in tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-
-
-def _sets(parquet) -> tuple[ForgetSet, RetainSet]:
-    rows = _rows()
-    forget = [Example(r["doc_id"], r["body"], (), "text") for r in rows
-              if r["doc_id"] == PLANTED_ID]
-    retain = [Example(r["doc_id"], r["body"], (), "text") for r in rows
-              if r["doc_id"] != PLANTED_ID]
-    return ForgetSet(forget), RetainSet(retain)
 
 
 def test_finetune_memorises_the_planted_identifier(tuned, base_dir):
@@ -276,7 +197,7 @@ def test_cli_finetune_gives_the_same_weights_and_refuses_a_missing_column(base_d
     args = ("model", "finetune", "--base", str(base_dir), "--data", str(parquet),
             "--text-field", "body", "--id-field", "doc_id", "--group-field", "customer",
             "--epochs", str(HP.epochs), "--batch-size", str(HP.batch_size), "--seed", "11",
-            "--registry", str(reg))
+            "--epoch-checkpoints", "5", "--registry", str(reg))
     res = run_forget(*args, "--lr", "5e-3", "--max-length", "64", "--out", str(tmp_path / "m"))
     assert res.returncode == 0, res.stderr
     card = read_card(tmp_path / "m")
@@ -286,6 +207,10 @@ def test_cli_finetune_gives_the_same_weights_and_refuses_a_missing_column(base_d
     assert card["recipe"]["training_record_ids"] == [r["doc_id"] for r in _rows()]
     assert (reg / "models.jsonl").read_text().count(card["version"]) == 1
     assert weights_sha256(tmp_path / "m") == weights_sha256(tuned.path)
+    # the same checkpoints, bitwise (their sha256 are in the index), and on the card
+    index = json.loads((tmp_path / "m" / "checkpoints" / "index.json").read_text())
+    assert index == json.loads((tuned.path / "checkpoints" / "index.json").read_text())
+    assert card["checkpoints"] == {"every": 5, "epochs": [5, 10, 15, 20, 25, 30, 35]}
 
     bad = run_forget(*args, "--text-field", "text", "--out", str(tmp_path / "bad"))
     lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
