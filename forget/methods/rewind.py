@@ -15,14 +15,17 @@ and the checkpoint itself was trained on the subject for its first epochs. The c
 share of epochs re-run (``rewind_epochs / epochs``, from the checkpoint); the audit decides.
 Rewinding to epoch 0 (``rewind_epochs`` >= the run's epochs) is the retraining recipe itself.
 
-Lineage: the checkpoints are read from the model's directory, else from its nearest ancestor
-in the registry, provided every model in between was itself made by ``rewind`` (rewinding past
-another method's work would throw that work away: after an ``npo`` erasure, rewinding for the
-next request would bring back what ``npo`` removed). Otherwise ``RewindUnavailableError``.
+Lineage: the checkpoints are read from the model's directory; a model made by ``rewind``
+names the checkpointed model it was rewound from (``rewound_from.json``, with that model's
+weights sha256), so the next request rewinds the same run, every erased record left out of
+the re-run epochs. A model changed by another method since the checkpoints is refused
+(``RewindUnavailableError``): rewinding past that method's work would throw it away (after an
+``npo`` erasure, rewinding for the next request would bring back what ``npo`` removed).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import time
@@ -78,31 +81,46 @@ class Lineage:
     index: dict[str, Any]
 
 
-def lineage(model_dir: str | None, registry: Path | str | None = None) -> Lineage:
-    """The checkpointed model ``model_dir`` descends from through ``rewind`` models only."""
+POINTER = "rewound_from.json"  # in a model made by rewind: where its checkpoints lie
+
+
+def lineage(model_dir: str | None) -> Lineage:
+    """The checkpointed run ``model_dir`` comes from: its own checkpoints, or, for a model made
+    by ``rewind``, those its pointer file names (checked against the weights it recorded)."""
+    from forget.models.io import weights_sha256
     from forget.models.recipe import card_or_none
-    from forget.models.registry import ModelRegistry
 
     if not model_dir or not Path(model_dir).is_dir():
         raise RewindUnavailableError("rewind needs the model's directory (its card and "
                                      "checkpoints); load the model with from_pretrained(path)")
-    folder, card, seen = Path(model_dir), card_or_none(model_dir), set()
-    while True:
-        index = read_index(folder)
-        if index is not None:
-            return Lineage(folder, card, index)
-        if card.get("kind") == "unlearned" and card.get("method") != "rewind":
+    folder = Path(model_dir)
+    pointer = folder / POINTER
+    if read_index(folder) is None and pointer.is_file():
+        source = json.loads(pointer.read_text())
+        folder = Path(source["folder"])
+        if not folder.is_dir() or weights_sha256(folder) != source["weights_sha256"]:
             raise RewindUnavailableError(
-                f"the model's line was changed by {card.get('method')!r} after its checkpoints "
-                "were saved; rewinding would throw that erasure away: use retrain")
-        parent = card.get("parent")
-        if card.get("kind") != "unlearned" or not parent or parent in seen:
-            raise RewindUnavailableError(
-                "the model's line kept no epoch checkpoints; train or fine-tune it with "
-                "--epoch-checkpoints N (`forget model train|finetune`), or use retrain")
-        seen.add(parent)
-        folder = Path(ModelRegistry(registry).get(parent).path)
-        card = card_or_none(folder)
+                f"the checkpointed model this one was rewound from is no longer at {folder} "
+                "with the weights it had; restore it there, or use retrain")
+    card = card_or_none(folder)
+    index = read_index(folder)
+    if index is not None:
+        return Lineage(folder, card, index)
+    if card.get("kind") == "unlearned" and card.get("method") != "rewind":
+        raise RewindUnavailableError(
+            f"the model's line was changed by {card.get('method')!r} since its checkpoints "
+            "were saved (or it kept none); rewinding would throw that erasure away: use retrain")
+    raise RewindUnavailableError(
+        "the model's line kept no epoch checkpoints; train or fine-tune it with "
+        "--epoch-checkpoints N (`forget model train|finetune`), or use retrain")
+
+
+def _pointer_writer(line: Lineage) -> Any:
+    from forget.models.io import weights_sha256
+
+    body = {"folder": str(line.folder.resolve()), "weights_sha256": weights_sha256(line.folder)}
+    return lambda model_dir: (Path(model_dir) / POINTER).write_text(
+        json.dumps(body, indent=2, sort_keys=True) + "\n")
 
 
 def _start_model(line: Lineage, tokenizer: Any, entry: dict[str, Any] | None) -> tuple[Any, bool]:
@@ -256,7 +274,7 @@ class Rewind(Method):
                                                  "share_of_epochs": round(
                                                      (total - start_epoch) / total, 4)}},
             config_hash=cfg.config_hash(), guarantee=self.guarantee, stopped_by="max_steps",
-            history=[{"stage": "rewind", "from_epoch": start_epoch, "to_epoch": total,
+            save_extra=_pointer_writer(line), history=[{"stage": "rewind", "from_epoch": start_epoch, "to_epoch": total,
                       "records": len(records), "steps": steps}])
 
 

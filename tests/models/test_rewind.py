@@ -92,31 +92,38 @@ def test_noise_is_added_after_the_rewind(tuned, parquet):
         RewindConfig(noise_std=-1)
 
 
-def test_rewind_follows_the_line_only_through_rewinds(tuned, tuned_without, registry, parquet,
-                                                      tmp_path, monkeypatch):
-    from forget.models import ModelRegistry
+def test_a_rewound_model_rewinds_the_same_run_and_another_method_stops_it(
+        tuned, tuned_without, parquet, tmp_path):
     from forget.models.io import save_model
     from forget.models.registry import new_card
 
-    monkeypatch.setenv("FORGET_REGISTRY", str(registry))
     model, tok = load_model(tuned.path)
     forget, retain = _sets(parquet)
-
-    def child(name: str, method: str):
-        path = save_model(model, tok, tmp_path / name, card=new_card(
-            kind="unlearned", parent=tuned.version.version, method=method))
-        ModelRegistry(registry).register(path)
-        return path
-
-    rewound = child("by-rewind", "rewind")  # its checkpoints are its parent's
-    assert lineage(str(rewound)).folder == tuned.path
-    npo = child("by-npo", "npo")
+    res = Rewind().run(model=model, tokenizer=tok, forget=forget, retain=retain,
+                       config=RewindConfig(rewind_epochs=5))
+    rewound = save_model(res.model, tok, tmp_path / "rewound", extra=res.save_extra,
+                         card=new_card(kind="unlearned", method="rewind"))
+    assert not (rewound / "checkpoints").exists()  # it points at the run's, not a copy
+    assert lineage(str(rewound)).folder == tuned.path.resolve()
+    again = Rewind().run(model=load_model(rewound)[0], tokenizer=tok, forget=forget,
+                         retain=retain, config=RewindConfig(rewind_epochs=5))
+    assert state_dict_sha256(again.model) == state_dict_sha256(res.model)  # the same run
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)  # stands for npo's update
+    npo = save_model(model, tok, tmp_path / "by-npo",
+                     card=new_card(kind="unlearned", method="npo"))
     with pytest.raises(RewindUnavailableError, match="changed by 'npo'.*use retrain"):
         Rewind().run(model=load_model(npo)[0], tokenizer=tok, forget=forget, retain=retain)
     with pytest.raises(RewindUnavailableError, match="kept no epoch checkpoints.*"
                        "--epoch-checkpoints"):
         Rewind().run(model=load_model(tuned_without.path)[0], tokenizer=tok, forget=forget,
                      retain=retain)
+    moved = tmp_path / "moved"
+    shutil.copytree(rewound, moved)
+    pointer = json.loads((moved / "rewound_from.json").read_text())
+    (moved / "rewound_from.json").write_text(json.dumps(pointer | {"folder": str(tmp_path)}))
+    with pytest.raises(RewindUnavailableError, match="no longer at"):
+        lineage(str(moved))
 
 
 def test_a_changed_checkpoint_is_refused(tuned, parquet, tmp_path):
