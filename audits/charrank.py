@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from audits import metrics as M
-from audits.exposure import _common_prefix
+from audits.exposure import _common_prefix, token_ids
 from audits.extraction import Prompt
 from audits.mia import ids_stats
 from audits.records import mask
@@ -215,8 +215,7 @@ def run_char_rank(model, tokenizer, prompts: Sequence[Prompt], *, given_fraction
             for i, alphabet in ranked:
                 head = p.prefix + lead + value[:i]
                 cands = [value[i]] + [c for c in alphabet if c != value[i]]
-                ids = [tokenizer(head + c)["input_ids"] for c in cands]
-                base = tokenizer(head)["input_ids"]
+                base, *ids = token_ids(tokenizer, [head] + [head + c for c in cands])
                 # Score every candidate from one token boundary that all of them share, so the
                 # scores compare the same stretch of text (a merge with the last token of
                 # ``head`` moves the boundary back for all candidates alike).

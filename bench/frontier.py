@@ -19,8 +19,12 @@ Writes ``bench/results/frontier.json``: one row per method and setting (``method
 verdicts and failing checks), the subjects, the command and sizes. Subject ids are the
 generator's pseudonymous ids; no identifier is logged.
 
+The original is trained with a checkpoint after every epoch, so ``rewind`` (R2D: back to the
+checkpoint ``rewind_epochs`` before the end, the rest re-run on the retain set) is measured
+from the same model; its steps are the re-run epochs', against retraining's 20.
+
     python bench/frontier.py [--corpus-subjects 16] [--random 4] [--worst 2] [--jobs 2]
-                             [--methods undo targeted_undo npo grad_diff] [--size tiny]
+                             [--methods undo targeted_undo npo grad_diff rewind] [--size tiny]
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ SETTINGS: dict[str, dict[str, dict]] = {
     # R2D: epochs re-run from a checkpoint, out of the original's 20 (the original is trained
     # with a checkpoint after every epoch)
     "rewind": {"e2": {"rewind_epochs": 2}, "e5": {"rewind_epochs": 5},
-               "e10": {"rewind_epochs": 10}},
+               "e10": {"rewind_epochs": 10}, "e15": {"rewind_epochs": 15},
+               "e18": {"rewind_epochs": 18}},
 }
 
 

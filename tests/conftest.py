@@ -48,7 +48,7 @@ UNIT_SECONDS = {"comparison": 250, "tests/workflow/test_many_workers.py": 220,
                 "tests/workflow/test_batch.py": 120,
                 "tests/methods/test_architectures.py": 95,
                 "audit reports": 75, "tests/methods/test_unlearn_methods.py": 60,
-                "tests/models/test_distributed.py": 45,
+                "tests/models/test_distributed.py": 45, "ticket fine-tune": 50,
                 "tests/audits/test_control_cache.py": 35, "tests/audits/test_audit_cli.py": 30,
                 "tests/workflow/test_certified_workflow.py": 20}
 LONG_UNITS_FIRST = tuple(sorted(UNIT_SECONDS, key=UNIT_SECONDS.__getitem__, reverse=True))

@@ -248,8 +248,10 @@ class Rewind(Method):
             if e.record_id not in forget_ids:
                 kept.setdefault(e.record_id, e)
         recipe = line.card.get("recipe")
+        # the original run's records without the forget set, repeats kept: the recipe's order,
+        # or (a suite size) the retain set's, as retraining takes them
         order = ([rid for rid in recipe["training_record_ids"] if rid in kept] if recipe
-                 else list(kept))
+                 else [e.record_id for e in retain.examples if e.record_id not in forget_ids])
         if not order:
             raise InvalidInputError("no retain record to train forward on; is the data the "
                                     "one the model was trained on?")
