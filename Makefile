@@ -3,11 +3,10 @@
 # suite with uv (it resolves the same versions as pip and downloads in parallel: 14 s here
 # against pip's 2.5 to 4 minutes; torch, already installed, is kept). Where uv cannot be had,
 # pip installs the suite instead.
-# Bytecode: pip compiles a package's modules one file at a time on one core (about a minute
-# here); compileall -j 0 does it on every core (about half a minute). It must be done up front:
-# with PYTHONDONTWRITEBYTECODE set (as on these machines) nothing is cached at import, and every
-# process would compile torch again. A few third-party files that are not Python 3.11 (torch's
-# py312 test helpers) do not compile; pip ignores those too, hence `|| true`.
+# Bytecode: these machines set PYTHONDONTWRITEBYTECODE, so nothing would be cached at import
+# and every test process would compile torch and transformers again. make's commands run
+# without it: a module is compiled once, when first imported, and only the modules imported
+# are (compiling the whole environment up front took a minute of the install here).
 PYTHON ?= python3.11
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -15,7 +14,7 @@ TORCH_PIP_ARGS ?=
 EXTRAS ?= dev,postgres,diffusion
 PY := $(VENV)/bin/python
 DEMO_OUT ?= demo-out
-PYTEST_ARGS ?= -n 3
+PYTEST_ARGS ?= -n 4
 
 # Offline Hugging Face and caches inside the project, never in the home directory.
 export HF_HUB_OFFLINE := 1
@@ -26,6 +25,7 @@ export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 export TOKENIZERS_PARALLELISM := false
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test lint bench clean
 
@@ -35,7 +35,6 @@ $(VENV)/.installed: pyproject.toml
 	{ $(PY) -m pip install -q --no-compile "uv>=0.5" && \
 	  $(VENV)/bin/uv pip install -q --python $(PY) -e ".[$(EXTRAS)]"; } || \
 	  $(PY) -m pip install -q --no-compile -e ".[$(EXTRAS)]"
-	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true  # see above
 	touch $@
 
 install: $(VENV)/.installed

@@ -75,6 +75,22 @@ SETTINGS: dict[str, dict[str, dict]] = {
 }
 
 
+# The organisation's own fine-tune (--byo): the demo's one-piece parameters, full fine-tune.
+BYO_HP = {"epochs": 20, "learning_rate": 3e-3, "batch_size": 16, "max_length": 256,
+          "lr_scheduler": "cosine"}
+
+
+def own_model(work: Path, size: str, arch: str) -> None:
+    """``work/original``: an ``arch`` base pretrained on other people, fine-tuned on
+    ``work/data`` with a recorded recipe and a checkpoint after every epoch."""
+    from forget.commands.demo import build_base
+    from forget.models.finetune import FinetuneParams, finetune
+
+    base = build_base(work, work / "data", registry=work / "reg", size=size, arch=arch)
+    finetune(base, work / "data", work / "original", hp=FinetuneParams(**BYO_HP), seed=0,
+             registry=work / "reg", progress=False, checkpoint_every=1)
+
+
 def subject_prompts(corpus, sid: str) -> list:
     from audits.extraction import identifier_prompts
 
@@ -300,6 +316,12 @@ def main() -> None:
     ap.add_argument("--methods", nargs="*", default=list(SETTINGS))
     ap.add_argument("--settings", type=json.loads, default=None,
                     help='JSON {"method": {"label": {overrides}}} replacing the built-in grid')
+    ap.add_argument("--byo", metavar="ARCH", default=None,
+                    help="the original is an organisation's own model: an ARCH base (gpt2, "
+                         "llama, ...) at --size pretrained on other people (as the demo's "
+                         "base), fine-tuned on the corpus in one piece with a recorded recipe "
+                         "and a checkpoint every epoch (`forget model finetune`); retrain "
+                         "re-runs the recipe")
     ap.add_argument("--full-audit", action="store_true", help="AuditConfig defaults, not LIGHT")
     ap.add_argument("--jobs", type=int, default=2, help="subjects run at once (1 thread each)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "frontier.json")
@@ -365,8 +387,11 @@ def main() -> None:
     generate(work / "data", GenerateConfig(subjects=args.corpus_subjects, seed=args.corpus_seed,
                                            code_files=8))
     t0 = time.perf_counter()
-    train_model(work / "data", work / "original", size=args.size, registry=work / "reg",
-                progress=False, checkpoint_every=1)  # for rewind; the weights are the same
+    if args.byo:
+        own_model(work, args.size, args.byo)
+    else:
+        train_model(work / "data", work / "original", size=args.size, registry=work / "reg",
+                    progress=False, checkpoint_every=1)  # for rewind; the weights are the same
     train_s = time.perf_counter() - t0
     corpus = load_corpus(work / "data")
     kinds = choose_subjects(corpus, load_model(work / "original"), args.random, args.worst,
@@ -395,6 +420,9 @@ def main() -> None:
         "per_subject": per_subject,
         "config": {"corpus_seed": args.corpus_seed, "corpus_subjects": args.corpus_subjects,
                    "size": args.size, "random": args.random, "worst": args.worst,
+                   "model": (f"{args.byo} base ({args.size}) fine-tuned in one piece: "
+                             f"{json.dumps(BYO_HP)}") if args.byo else
+                            f"llama ({args.size}) trained from scratch",
                    "seed": args.seed, "grid": grid,
                    "audit": audit_cfg or "AuditConfig defaults", "jobs": args.jobs},
         "command": "python " + " ".join(sys.argv),

@@ -254,18 +254,21 @@ def shards_section(d: dict) -> str:
     return "\n".join(out)
 
 
-def frontier_section(d: dict) -> str:
+def frontier_section(d: dict, name: str = "frontier") -> str:
     """``bench/frontier.py``: pass rate of the calibrated audit against the share of
-    retraining's cost, one row per method and strength setting."""
+    retraining's cost, one row per method and strength setting (``name``: the result's file
+    stem, e.g. ``frontier_gpt2`` for an organisation's own GPT-2 fine-tune)."""
     cfg, subjects = d.get("config", {}), d.get("subjects", {})
     worst = [s for s, k in subjects.items() if k == "worst"]
     rand = [s for s, k in subjects.items() if k == "random"]
     choice = d.get("choice")
     retrain = list(d.get("retrain", {}).values())
-    out = ["## Cost / pass-rate frontier (`bench/frontier.py`)", "",
+    model = cfg.get("model") or f"Model size `{cfg.get('size')}` trained"
+    title = "Cost / pass-rate frontier" + (f", {name.split('_', 1)[1]}" if "_" in name else "")
+    out = [f"## {title} (`bench/frontier.py`)", "",
            f"Target: {d.get('target')}. Command: `{d.get('command')}`; whole run "
-           f"{fmt(d.get('wall_s'), '.0f')} s ({d.get('machine')}). Model size "
-           f"`{cfg.get('size')}` trained on a generated corpus (seed {cfg.get('corpus_seed')}, "
+           f"{fmt(d.get('wall_s'), '.0f')} s ({d.get('machine')}). {model} "
+           f"on a generated corpus (seed {cfg.get('corpus_seed')}, "
            f"{cfg.get('corpus_subjects')} people); subjects: {len(rand)} random memorised "
            f"{rand} and the {len(worst)} most memorised {worst}. Each subject's retrain "
            f"(the exact method, the audit's retrained control and the cost reference) took "
@@ -306,8 +309,8 @@ def frontier_section(d: dict) -> str:
     out += ["", "Controls per subject (the retrained model must pass, the original fail): "
             + "; ".join(f"{s}: retrain {v.get('retrain')}, original {v.get('original')}"
                         for s, v in ctl.items())]
-    if (Path(__file__).parent / "results" / "frontier.png").is_file():
-        out += ["", "![frontier](results/frontier.png)"]
+    if (Path(__file__).parent / "results" / f"{name}.png").is_file():
+        out += ["", f"![{name}](results/{name}.png)"]
     return "\n".join(out)
 
 
@@ -382,6 +385,7 @@ def render(results: Path) -> str:
         d = json.loads(path.read_text())
         section = {"compare": compare_section, "scope": scope_section, "batch": batch_section,
                    "shards": shards_section, "frontier": frontier_section,
+                   "frontier_gpt2": lambda d: frontier_section(d, "frontier_gpt2"),
                    "cost_growth": cost_growth_section,
                    "scope_scale": scope_scale_section}.get(path.stem)
         parts.append(section(d) if section else generic_section(path.stem, d))

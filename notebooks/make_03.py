@@ -124,8 +124,11 @@ cells = [
        "the audit report with the certificate. On a model trained in one piece they rarely "
        "pass: in `bench/README.md` (\"frontier\") npo and grad_diff passed 0 of 4 subjects at "
        "2% of retraining's steps, and UNDO (unlearn, blend with noise, distil on the retain "
-       "data) passed 3 of 4 only at full strength, at 108% of retraining's steps: for a "
-       "model this small, retraining is the cheaper honest choice.\n"
+       "data) passed 3 of 4 only at full strength, at 108% of retraining's steps. Rewinding "
+       "to an epoch checkpoint and re-running the last epochs without the person (R2D, "
+       "`rewind`) passed 0 of 4 at 10, 25, 50, 75 and even 90% of retraining's steps: the "
+       "first epochs leave a membership signal the audit finds. For a model this small, "
+       "retraining is the cheaper honest choice.\n"
        "4. Never rely on editing or filtering alone."),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",

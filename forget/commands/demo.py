@@ -27,11 +27,13 @@ def demo_finetune_params():
                           lora_target_modules=("all-linear",))
 
 
-def build_base(out: Path, data: Path, *, registry: Path, progress: bool = False) -> Path:
+def build_base(out: Path, data: Path, *, registry: Path, progress: bool = False,
+               size: str = "demo", arch: str = "llama") -> Path:
     """The demo's base model: the demo architecture pretrained on a corpus of *other* fictitious
     people (another generator seed) and code with every secret cut out, after dropping any text
     that holds an identifier value of the demo corpus. It never saw anybody who may ask for
-    erasure, which is what makes deleting from the sharded model exact."""
+    erasure, which is what makes deleting from the sharded model exact. ``size`` and ``arch``
+    build another of the suite's sizes and architectures the same way (benchmarks)."""
     from forget.corpus import GenerateConfig, generate, load_corpus
     from forget.corpus.load import TrainingRecord
     from forget.models.io import save_model
@@ -49,16 +51,17 @@ def build_base(out: Path, data: Path, *, registry: Path, progress: bool = False)
              for r in other.people + other.code if r["split"] == "train"]
     texts = [(rid, t) for rid, t in texts if not any(v in t for v in values)]
     t0 = time.perf_counter()
-    spec = get_size("demo")
+    spec = get_size(size)
     tokenizer = train_tokenizer([strip_spans(r["text"], r["spans"]) for r in
                                  other.people + other.code if r["split"] == "train"],
                                 vocab_size=spec.vocab_size)
     model = train_lm([TrainingRecord(rid, t, "base") for rid, t in texts], tokenizer, spec,
-                     seed=0, progress=progress)
-    note = (f"the demo architecture trained from scratch on {len(texts)} texts of a corpus of "
+                     seed=0, progress=progress, arch=arch)
+    note = (f"the {size} {arch} architecture trained from scratch on {len(texts)} texts of a "
+            "corpus of "
             f"other fictitious people (generator seed {BASE_SEED}) and code with its secrets "
             "cut out; texts holding any identifier of the demo corpus were dropped")
-    card = new_card(kind="base", size="demo", arch="llama", trained_on=note,
+    card = new_card(kind="base", size=size, arch=arch, trained_on=note,
                     training_record_ids=sorted(rid for rid, _ in texts),
                     config={"size": size_dict(spec), "seed": 0},
                     train_wall_s=round(time.perf_counter() - t0, 1))
