@@ -14,7 +14,7 @@ TORCH_PIP_ARGS ?=
 EXTRAS ?= dev,postgres,diffusion
 PY := $(VENV)/bin/python
 DEMO_OUT ?= demo-out
-PYTEST_ARGS ?= -n 4
+PYTEST_ARGS ?= -n 3
 
 # Offline Hugging Face and caches inside the project, never in the home directory.
 export HF_HUB_OFFLINE := 1

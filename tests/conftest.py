@@ -19,12 +19,12 @@ for _k, _v in {
     "FORGET_KEY_HOME": str(_CACHE / "keys"),  # default key directories, never the user's
 }.items():
     os.environ[_k] = _v
-if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs four workers on two cores
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs three workers on two cores
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
-# Under pytest-xdist (`make test` runs `-n 4`), tests are handed out in units, one unit to one
+# Under pytest-xdist (`make test` runs `-n 3`), tests are handed out in units, one unit to one
 # worker. A unit is a test module, except where modules share an expensive session fixture:
 # those modules travel together so the fixture is built once. The units that take longest go
 # first, so that neither worker is left with a long unit at the end.
