@@ -15,7 +15,6 @@ refused when it is read.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -25,18 +24,11 @@ from typing import Any
 import torch
 
 from forget.errors import InvalidInputError, MalformedDataError
+from forget.models.recipe import _file_sha256 as _sha256
 
 DIR = "checkpoints"
 INDEX = "index.json"
 FORMAT = 1
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def trainable_state(model: Any) -> dict[str, torch.Tensor]:
