@@ -74,8 +74,9 @@ def train_model(
             train_wall_s=train_wall_s,
             data_sha256=(json.loads(manifest.read_text())["sha256"] if manifest.is_file()
                          else {}),
-            **({"checkpoints": saver.card_entry()} if saver.entries else {}),
         )
+        if saver.entries:
+            card["checkpoints"] = saver.card_entry()
         schedule = size_schedule(spec, len(records), epochs, seed)
         path = save_model(model, tokenizer, out, card=card, extra=saver.writer(schedule))
     version = ModelRegistry(registry).register(path)
