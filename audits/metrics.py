@@ -147,6 +147,38 @@ def auc(members: Sequence[float], nonmembers: Sequence[float]) -> float:
     return float(u / (m.size * n.size))
 
 
+def aucs_of_draws(members: np.ndarray, nonmembers: np.ndarray, member_draws: np.ndarray,
+                  nonmember_draws: np.ndarray) -> np.ndarray:
+    """``auc(members[member_draws[i]], nonmembers[nonmember_draws[i]])`` for every draw ``i``.
+
+    An AUC of resampled scores is a sum over pairs: each member index's count in the draw,
+    times each non-member index's count, times 1 (higher), 1/2 (tied) or 0. So every draw's AUC
+    is ``cm K cn / (|m| |n|)`` with one pair matrix ``K`` for all draws (ranking each draw
+    anew took a tenth of an audit's time).
+    """
+    m = np.asarray(members, dtype=np.float64)
+    n = np.asarray(nonmembers, dtype=np.float64)
+    mi, ni = np.asarray(member_draws), np.asarray(nonmember_draws)
+    if m.size == 0 or n.size == 0:
+        raise ValueError("AUC needs at least one member and one non-member score")
+    if mi.ndim != 2 or ni.ndim != 2 or mi.shape[0] != ni.shape[0]:
+        raise ValueError("aucs_of_draws needs (B, m) and (B, n) index draws with the same B")
+    pairs = (m[:, None] > n[None, :]) + 0.5 * (m[:, None] == n[None, :])  # (|m|, |n|)
+    out = np.empty(mi.shape[0])
+    rows = max(1, 4_000_000 // (m.size + n.size))  # tens of MB of counts per block
+    for b in range(0, mi.shape[0], rows):
+        cm, cn = _counts(mi[b: b + rows], m.size), _counts(ni[b: b + rows], n.size)
+        out[b: b + rows] = ((cm @ pairs) * cn).sum(axis=1) / (mi.shape[1] * ni.shape[1])
+    return out
+
+
+def _counts(draws: np.ndarray, size: int) -> np.ndarray:
+    """(B, size): how many times each index appears in each row of ``draws``."""
+    rows = np.arange(draws.shape[0])[:, None] * size
+    return np.bincount((rows + draws).ravel(), minlength=draws.shape[0] * size).reshape(
+        draws.shape[0], size).astype(np.float64)
+
+
 def tpr_at_fpr(members: Sequence[float], nonmembers: Sequence[float], fpr: float) -> float:
     """The highest true-positive rate over thresholds whose false-positive rate is <= ``fpr``."""
     f, t = roc_curve(members, nonmembers)
@@ -180,7 +212,7 @@ def bootstrap_auc_ci(members: Sequence[float], nonmembers: Sequence[float], *,
         ni = (g[:, :, None] * size + np.arange(size)).reshape(n_boot, -1)  # (B, G * size)
     else:
         ni = rng.integers(0, n.size, size=(n_boot, n.size))
-    stats = np.array([auc(m[a], n[b]) for a, b in zip(mi, ni, strict=True)])
+    stats = aucs_of_draws(m, n, mi, ni)
     alpha = (1.0 - level) / 2
     lo, hi = np.quantile(stats, [alpha, 1 - alpha])
     return float(min(lo, point)), float(max(hi, point))

@@ -43,6 +43,19 @@ def test_bootstrap_ci_contains_point_estimate(m, n, seed):
 
 
 @FAST
+@given(scores, scores, st.integers(1, 8), st.integers(0, 10_000))
+def test_aucs_of_draws_is_auc_of_each_draw(m, n, draws, seed):
+    """The bootstrap's AUCs from counts equal the rank formula on each resampled draw (ties
+    included: scores are rounded so that some are equal)."""
+    m, n = np.round(m, 0), np.round(n, 0)
+    rng = np.random.default_rng(seed)
+    mi = rng.integers(0, len(m), size=(draws, len(m)))
+    ni = rng.integers(0, len(n), size=(draws, len(n)))
+    want = [M.auc(m[a], n[b]) for a, b in zip(mi, ni, strict=True)]
+    assert M.aucs_of_draws(m, n, mi, ni) == pytest.approx(want, abs=1e-12)
+
+
+@FAST
 @given(scores, scores)
 def test_roc_starts_at_origin_ends_at_one_and_is_monotone(m, n):
     f, t = M.roc_curve(m, n)
