@@ -121,11 +121,15 @@ VERDICT_ONLY = ("judge_over_unlearning", "judge_recovery")
 
 
 def _inputs_key(recs, nonmembers, retain, holdout, lm_eval_dir, c: AuditConfig,
-                reference, relearn_texts: Sequence[str] = ()) -> str:
+                reference, relearn_texts: Sequence[str] = (), exposure_kinds: Sequence[str] = (),
+                alternatives: int = 0) -> str:
     """A digest of everything besides the model that a control's measures depend on (the
-    verdict-only settings, e.g. ``judge_over_unlearning``, change no measure: left out)."""
+    verdict-only settings, e.g. ``judge_over_unlearning``, change no measure: left out).
+    ``exposure_kinds`` and ``alternatives`` are the plan's: they depend on whether the run
+    has a retrained control, not on the config alone."""
     measured = dataclasses.replace(c, **{k: getattr(AuditConfig(), k) for k in VERDICT_ONLY})
     h = hashlib.sha256(measured.config_hash().encode())
+    h.update(repr((tuple(exposure_kinds), alternatives)).encode())
     for r in (*recs, *nonmembers):
         h.update(f"{r.record_id}|{r.text}|{[(s.kind, s.start, s.end) for s in r.spans]}".encode())
     for t in (*retain, "\x00", *holdout, "\x01", *relearn_texts):
@@ -292,7 +296,7 @@ def run_audit(
             original_cache=cache.setdefault(nkey, {}) if nkey is not None else None)
     audits = {"audited": target}
     key = _inputs_key(recs, plan.nonmembers, retain, holdout, lm_eval_dir, c, reference,
-                      relearn_texts)
+                      relearn_texts, plan.exposure_kinds, plan.alternatives)
 
     def control(role: str, pair: ModelPair, lm_dir) -> ModelAudit:
         if pair[0] is model:

@@ -53,3 +53,12 @@ def test_controls_are_audited_once_per_cache(tiny_pair, retrained_pair, audit_in
                   config=dataclasses.replace(cfg, judge_over_unlearning=False), cache=cache,
                   **audit_inputs)
     assert roles[5:] == ["audited"]
+    # A retrained control widens what exposure ranks (kinds whose fakes need calibrating): the
+    # original measured without one must be measured again, not reused with fewer identifiers.
+    with one_thread_ctx():
+        calibrated = run_audit(model=retrained_pair[0], tokenizer=retrained_pair[1],
+                               original=tiny_pair, retrained=retrained_pair, config=cfg,
+                               cache=cache, **audit_inputs)
+    assert roles[6:] == ["audited", "original"]
+    kinds = {e["kind"] for e in calibrated.models["original"]["exposure"]["identifiers"]}
+    assert kinds > set(cfg.exposure_kinds)
