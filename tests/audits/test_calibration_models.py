@@ -90,14 +90,25 @@ def other_seed_retrain(corpus_dir, trained_subject, tmp_path_factory):
     return load_model(out)
 
 
+# The two audits against both controls: one config and one cache, so the original and the
+# retrained control are measured once for both (run_audit(cache=...) reuses a control by weight
+# hash, inputs and config; tests/audits/test_control_cache.py tests the reuse).
+CONTROLLED = dict(FAST, relearn_steps=3)
+
+
+@pytest.fixture(scope="module")
+def control_cache() -> dict:
+    return {}
+
+
 def test_retrain_with_another_seed_passes_against_a_retrained_control(
-        other_seed_retrain, retrained_pair, tiny_pair, audit_inputs):
+        other_seed_retrain, retrained_pair, tiny_pair, audit_inputs, control_cache):
     from audits import AuditConfig, run_audit
 
     with one_thread():
         rep = run_audit(model=other_seed_retrain[0], tokenizer=other_seed_retrain[1],
                         original=tiny_pair, retrained=retrained_pair,
-                        config=AuditConfig(**dict(FAST, relearn_steps=3)), **audit_inputs)
+                        config=AuditConfig(**CONTROLLED), cache=control_cache, **audit_inputs)
     assert rep.verdict == "pass", rep.reason
     mia = {ch.name: ch for ch in rep.checks if ch.name.startswith("mia:")}
     assert all(ch.evidence["band"].startswith("measured") for ch in mia.values())
@@ -110,7 +121,7 @@ def test_retrain_with_another_seed_passes_against_a_retrained_control(
     assert {"email", "phone", "national_id"} <= kinds
 
 
-def test_over_unlearning_fails_as_such(tiny_pair, retrained_pair, audit_inputs):
+def test_over_unlearning_fails_as_such(tiny_pair, retrained_pair, audit_inputs, control_cache):
     """Gradient ascent on the subject's records well past the forget point: the model now
     finds them conspicuously unlikely, which the two-sided checks name as over-unlearning."""
     import torch
@@ -137,7 +148,7 @@ def test_over_unlearning_fails_as_such(tiny_pair, retrained_pair, audit_inputs):
     m.eval()
     with one_thread():
         rep = run_audit(model=m, tokenizer=tok, original=tiny_pair, retrained=retrained_pair,
-                        config=AuditConfig(**FAST), **audit_inputs)
+                        config=AuditConfig(**CONTROLLED), cache=control_cache, **audit_inputs)
     assert rep.verdict == "fail", rep.reason
     over = [ch for ch in rep.checks if ch.evidence.get("direction") == "over-unlearning"
             or "over-unlearning" in ch.note]

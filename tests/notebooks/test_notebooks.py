@@ -10,8 +10,10 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # One intra-op thread in the kernels: on 2 shared cores, a second torch thread waiting for a busy
 # core slowed a notebook from 30 s to many minutes.
-# FORGET_NB_QUICK: the notebooks' audits run one MIA attack, no fine-tuning on other data and no
-# character ranking (each attack is tested in tests/audits): CI time.
+# FORGET_NB_QUICK: the notebooks' audits run one MIA attack, no character ranking and no
+# robustness attacks (relearning, int8, paraphrase: a third to a half of each audit's time), each
+# tested in tests/audits (all four robustness cases end to end in test_verdict.py's
+# test_every_verdict_carries_its_evidence) and in the workflow's person_run: CI time.
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "FORGET_NB_QUICK": "1"}
 
 
