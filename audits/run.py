@@ -301,7 +301,19 @@ def run_audit(
     def control(role: str, pair: ModelPair, lm_dir) -> ModelAudit:
         if pair[0] is model:
             return target
-        k = (role, _state_sha256(pair[0]), key) if cache is not None else None
+        sha = _state_sha256(pair[0])
+        if sha == target.model_sha256:
+            # The control's weights are the audited model's, bit for bit (an exact retrain
+            # checked against the same recipe's retrain): the measures are the same functions
+            # of the same weights and plan, so they are taken, not computed a second time
+            # (utility again only where the control's lm-eval tasks differ).
+            util = target.utility if lm_dir == lm_eval_dir else run_utility(
+                pair[0], pair[1], retain=retain, holdout=holdout, lm_eval_dir=lm_dir,
+                batch_size=c.batch_size, seed=c.seed)
+            return dataclasses.replace(
+                target, role=role, utility=util, relapse=None, neighbours=None,
+                robustness=target.robustness if role == "retrained" else [])
+        k = (role, sha, key) if cache is not None else None
         if k is not None and k in cache:
             return cache[k]
         # The retrained control gets the robustness transformations too: recovery is judged

@@ -62,3 +62,37 @@ def test_controls_are_audited_once_per_cache(tiny_pair, retrained_pair, audit_in
     assert roles[6:] == ["audited", "original"]
     kinds = {e["kind"] for e in calibrated.models["original"]["exposure"]["identifiers"]}
     assert kinds > set(cfg.exposure_kinds)
+
+
+def test_a_control_equal_to_the_audited_model_is_taken_from_it(tiny_pair, retrained_pair,
+                                                               audit_inputs, monkeypatch):
+    """An exact retrain audited against the same recipe's retrain: the control has the audited
+    model's weights bit for bit, so its measures are the audited model's (measured once), and
+    they are what measuring the control gives."""
+    import copy
+
+    import audits.run as R
+    from audits import AuditConfig, run_audit
+
+    roles: list[str] = []
+    real = R.audit_model
+
+    def spy(role, *args, **kwargs):
+        roles.append(role)
+        return real(role, *args, **kwargs)
+
+    monkeypatch.setattr(R, "audit_model", spy)
+    cfg = AuditConfig(samples=0, bootstrap=50, relearn_steps=1, quantize=False, paraphrase=False)
+    twin = copy.deepcopy(retrained_pair[0])
+    with one_thread_ctx():
+        measured = run_audit(model=tiny_pair[0], tokenizer=tiny_pair[1], retrained=retrained_pair,
+                             config=cfg, **audit_inputs)
+        taken = run_audit(model=twin, tokenizer=retrained_pair[1], retrained=retrained_pair,
+                          config=cfg, **audit_inputs)
+    assert roles == ["audited", "retrained", "audited"]
+
+    def without_time(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "seconds"}
+
+    assert without_time(taken.models["retrained"]) == without_time(measured.models["retrained"])
+    assert taken.models["retrained"]["role"] == "retrained"
