@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from wf_helpers import FAST_AUDIT, identifiers_of, person_request
+from wf_helpers import LIGHT_AUDIT, identifiers_of, person_request
 
 from forget.ledger import DeletionRequest, Ledger
 from forget.ledger.errors import IllegalTransitionError
 from forget.models import ModelRegistry, read_card
 
-LIGHT = FAST_AUDIT | {"paraphrase": False, "quantize": False, "relearn_steps": 0,
-                      "relearn_other_steps": 0}
+LIGHT = LIGHT_AUDIT  # no robustness probes: this module is about batching
 
 
 def _kinds(row: dict) -> set[str]:
