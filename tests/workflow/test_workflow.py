@@ -35,6 +35,10 @@ def test_every_step_is_recorded_and_the_new_model_serves(person_run):
         assert steps[name].status == "done", name
     passed = [a for a in res.attempts if a["verdict"] == "pass"]
     assert passed and steps[f"audit-{passed[-1]['attempt']}"].status == "done"
+    # the auto plan's cheap attempt failed the (light) audit first: the leak and log checks
+    # below also cover a failed attempt's files
+    assert [(a["method"], a["verdict"]) for a in res.attempts] == [("npo", "fail"),
+                                                                  ("retrain", "pass")]
     serving = json.loads((root / "out" / "serving.json").read_text())
     assert [v["version"] for v in serving.values()] == [res.model_after["version"]]
 
