@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
-from wf_helpers import FAST_AUDIT, identifiers_of, person_request
+from wf_helpers import LIGHT_AUDIT, identifiers_of, person_request
 
 from forget.ledger import DeletionRequest, Ledger
 from forget.ledger.errors import IllegalTransitionError
 from forget.models import ModelRegistry, read_card
 
-LIGHT = FAST_AUDIT | {"paraphrase": False, "quantize": False, "relearn_steps": 0,
-                      "relearn_other_steps": 0}
+LIGHT = LIGHT_AUDIT  # no robustness probes: this module is about batching
 
 
 def _kinds(row: dict) -> set[str]:
@@ -164,11 +164,20 @@ def test_a_request_near_its_deadline_is_not_held_for_a_fuller_batch(
     assert led.verify().ok
 
 
-def test_forget_process_batch_on_the_command_line(tmp_path, corpus, corpus_dir, tiny_model_dir):
+def test_forget_process_batch_on_the_command_line(tmp_path, corpus, corpus_dir, tiny_model_dir,
+                                                  capsys):
     """`forget process --batch` takes every pending request (here two people the model never
     saw: each fails at scoping, no unlearning run), writes outcome-batch.json, exits 1; a
-    request id with --batch is refused before anything is written (exit 2)."""
-    from wf_helpers import run_cli
+    request id with --batch is refused before anything is written (exit 2). ``forget.cli.main``
+    runs in this process (no model is trained or audited: a forked CLI costs seconds;
+    tests/test_cli.py and test_resume.py start CLI processes)."""
+    from forget.cli import main
+
+    def run_cli(*args: str):
+        with pytest.raises(SystemExit) as ended:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=ended.value.code, stdout=out, stderr=err)
 
     db, out = tmp_path / "ledger.db", tmp_path / "out"
     led = Ledger(db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from wf_helpers import leaks, run_cli
+from wf_helpers import leaks
 
 from forget import certificate as C
 from forget.ledger import DeletionRequest, Ledger, ShreddedError
@@ -35,6 +35,10 @@ def test_every_step_is_recorded_and_the_new_model_serves(person_run):
         assert steps[name].status == "done", name
     passed = [a for a in res.attempts if a["verdict"] == "pass"]
     assert passed and steps[f"audit-{passed[-1]['attempt']}"].status == "done"
+    # the auto plan's cheap attempt failed the (light) audit first: the leak and log checks
+    # below also cover a failed attempt's files
+    assert [(a["method"], a["verdict"]) for a in res.attempts] == [("npo", "fail"),
+                                                                  ("retrain", "pass")]
     serving = json.loads((root / "out" / "serving.json").read_text())
     assert [v["version"] for v in serving.values()] == [res.model_after["version"]]
 
@@ -88,28 +92,50 @@ def test_processing_a_completed_request_again_changes_nothing(person_run, tiny_m
     assert again.certificate == person_run["result"].certificate
 
 
-def test_a_failing_audit_never_completes_a_request(tmp_path, corpus, corpus_dir, tiny_model_dir,
-                                                   trained_subject, fast_audit):
+@pytest.fixture(scope="module")
+def one_gradient_step(tmp_path_factory, corpus, corpus_dir, tiny_model_dir, trained_subject):
+    """A request processed with a method that cannot pass: one step of gradient ascent, given
+    as a config object, no fallback to retraining. Shared by the two tests below (it was run
+    once for each: the same request, method and audit), audited without the robustness probes
+    (LIGHT_AUDIT: one step leaves extraction, exposure and MIA failing)."""
+    from wf_helpers import LIGHT_AUDIT, identifiers_of, person_request
 
-    from wf_helpers import identifiers_of, person_request
-
+    from audits import AuditConfig
+    from forget.methods.gradient_ascent import GradientAscentConfig
     from forget.workflow import process_request
 
-    led = Ledger(tmp_path / "ledger.db")
+    root = tmp_path_factory.mktemp("one-step")
+    led = Ledger(root / "ledger.db")
     led.submit(person_request("req-fail", identifiers_of(corpus, trained_subject)))
     led.verify_identity("req-fail")
-    # A method that cannot pass: one step of gradient ascent, no fallback to retraining.
     res = process_request(led, "req-fail", model=tiny_model_dir, data=corpus_dir,
-                          out=tmp_path / "out", method="gradient_ascent", max_attempts=1,
-                          allow_retrain=False, method_config={"max_steps": 1},
-                          audit_config=fast_audit)
+                          out=root / "out", method=GradientAscentConfig(max_steps=1),
+                          max_attempts=1, allow_retrain=False,
+                          audit_config=AuditConfig(**LIGHT_AUDIT))
+    return {"root": root, "ledger": led, "result": res}
+
+
+def test_a_failing_audit_never_completes_a_request(one_gradient_step):
+    res, led = one_gradient_step["result"], one_gradient_step["ledger"]
+    out = one_gradient_step["root"] / "out"
+    assert [a["verdict"] for a in res.attempts] == ["fail"]
     assert res.status == "failed" and led.get("req-fail").state.value == "failed"
-    assert res.certificate is None and not (tmp_path / "out" / "req-fail" / "certificate.json").exists()
-    assert not (tmp_path / "out" / "serving.json").exists()
+    assert res.certificate is None and not (out / "req-fail" / "certificate.json").exists()
+    assert not (out / "serving.json").exists()
     assert led.identifiers("req-fail").name  # not shredded: nothing was erased
 
 
-def test_code_secret_request_end_to_end(tmp_path, corpus, corpus_dir, tiny_model_dir, fast_audit):
+def test_a_method_config_object_is_taken_like_a_name(one_gradient_step):
+    """``process_request(method=GradientAscentConfig(max_steps=1))`` runs that method with that
+    field, as ``method="gradient_ascent", method_config={"max_steps": 1}`` would."""
+    res, out = one_gradient_step["result"], one_gradient_step["root"] / "out"
+    assert [a["method"] for a in res.attempts] == ["gradient_ascent"]
+    card = json.loads((out / "req-fail" / "attempt-1" / "model" / "forget_model.json")
+                      .read_text())
+    assert card["config"]["max_steps"] == 1 and res.attempts[0]["steps"] <= 1
+
+
+def test_code_secret_request_end_to_end(tmp_path, corpus, corpus_dir, tiny_model_dir):
     from audits.extraction import greedy_hits, identifier_prompts
     from forget.models import load_model
     from forget.workflow import process_request
@@ -117,9 +143,9 @@ def test_code_secret_request_end_to_end(tmp_path, corpus, corpus_dir, tiny_model
     model, tok = load_model(tiny_model_dir)
     rows = [r for r in corpus.code if r["split"] == "train" and r["spans"]
             and r["spans"][0]["kind"] != "email"]
-    hits = {r["record_id"]: greedy_hits(model, tok, identifier_prompts(
-        r["record_id"], r["text"], r["spans"])) for r in rows}
-    row = next(r for r in rows if all(hits[r["record_id"]]))  # a secret the model leaks
+    # the first secret the model leaks (decoding stops there: the rows after it are not needed)
+    row = next(r for r in rows if all(greedy_hits(model, tok, identifier_prompts(
+        r["record_id"], r["text"], r["spans"]))))
     sp = row["spans"][0]
     secret = row["text"][sp["start"]:sp["end"]]
     led = Ledger(tmp_path / "ledger.db")
@@ -147,11 +173,16 @@ def test_code_secret_request_end_to_end(tmp_path, corpus, corpus_dir, tiny_model
     assert not leaks(tmp_path, {"secret": secret})
 
 
-def test_certificate_verify_cli(person_run):
+def test_certificate_verify_cli(person_run, capsys):
+    """``forget.cli.main`` in this process (as tests/test_trust_cli.py does: verifying needs no
+    model, and a forked CLI costs seconds; tests/test_cli.py starts real processes)."""
+    from forget.cli import main
+
     res = person_run["result"]
-    ok = run_cli("certificate", "verify", res.certificate, "--ledger",
-                 str(person_run["root"] / "ledger.db"))
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    with pytest.raises(SystemExit) as ok:
+        main(["certificate", "verify", str(res.certificate), "--ledger",
+              str(person_run["root"] / "ledger.db")])
+    assert ok.value.code == 0, capsys.readouterr()
 
 
 def test_demo_summary_renders_without_identifiers(person_run):
@@ -164,26 +195,3 @@ def test_demo_summary_renders_without_identifiers(person_run):
     text = console.export_text()
     assert "req-person" in text and "pass" in text
     assert not [k for k, v in person_run["ident"].items() if v in text]
-
-
-def test_a_method_config_object_is_taken_like_a_name(tmp_path, corpus, corpus_dir,
-                                                      tiny_model_dir, trained_subject,
-                                                      fast_audit):
-    """``process_request(method=GradientAscentConfig(max_steps=1))`` runs that method with that
-    field, as ``method="gradient_ascent", method_config={"max_steps": 1}`` would."""
-    from wf_helpers import identifiers_of, person_request
-
-    from forget.methods.gradient_ascent import GradientAscentConfig
-    from forget.workflow import process_request
-
-    led = Ledger(tmp_path / "ledger.db")
-    led.submit(person_request("req-cfg", identifiers_of(corpus, trained_subject)))
-    led.verify_identity("req-cfg")
-    res = process_request(led, "req-cfg", model=tiny_model_dir, data=corpus_dir,
-                          out=tmp_path / "out", method=GradientAscentConfig(max_steps=1),
-                          max_attempts=1, allow_retrain=False, audit_config=fast_audit,
-                          use_presidio=False)
-    assert [a["method"] for a in res.attempts] == ["gradient_ascent"]
-    card = json.loads((tmp_path / "out" / "req-cfg" / "attempt-1" / "model"
-                       / "forget_model.json").read_text())
-    assert card["config"]["max_steps"] == 1 and res.attempts[0]["steps"] <= 1

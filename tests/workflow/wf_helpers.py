@@ -14,6 +14,13 @@ from forked_cli import run_forget
 # No neighbours either (tested in tests/audits and by person_run, which turns them on).
 FAST_AUDIT = {"bootstrap": 300, "samples": 4, "relearn_steps": 5, "relearn_other_steps": 0,
               "mia_verdict_attacks": ("loss",), "char_rank_kinds": (), "neighbour_count": 0}
+# FAST_AUDIT without the robustness probes (relearning, int8, paraphrase): each re-runs
+# extraction and exposure on a transformed copy of the audited model and of the retrained
+# control, about half an audit's time. For tests whose claims do not rest on them: the probes
+# and their checks are tested in tests/audits (test_robustness.py, test_verdict.py), and in the
+# workflow by test_workflow.py::test_code_secret_request_end_to_end (default audit, all on).
+LIGHT_AUDIT = FAST_AUDIT | {"paraphrase": False, "quantize": False, "relearn_steps": 0,
+                            "relearn_other_steps": 0}
 
 
 def identifiers_of(corpus, subject_id: str) -> dict[str, str]:
