@@ -77,8 +77,8 @@ def test_a_fine_tuned_gpt2_on_parquet_forgets_a_person_with_a_certificate(gpt2_t
     _ok(run_cli("corpus", "index", "--data", str(w["data"]), "--text-field", "body",
                 "--id-field", "doc_id", "--out", str(root / "index")))
     # retrain straight away: `auto` would first spend two npo attempts and their audits that
-    # fail here; its plan (npo, then retraining) is person_run's (tests/workflow/conftest.py)
-    # and a failing approximate method on own data is test_a_model_without_a_recipe_...'s
+    # fail here; its plan (npo, then retraining) is person_run's (tests/workflow/conftest.py),
+    # a failing approximate method on own data test_a_model_without_a_recipe_is_processed_honestly
     proc = run_cli("process", "r-own", "--ledger", str(db), "--model", str(w["model"]),
                    "--data", str(w["data"]), "--text-field", "body", "--id-field", "doc_id",
                    "--index", str(root / "index"), "--method", "retrain",
