@@ -11,7 +11,9 @@ from forget.models import state_dict_sha256
 # falls by at most RETAIN_DROP (absolute; they start near 0.9-1.0).
 ERASE_MARGIN = 0.1
 RETAIN_DROP = 0.25
-AUDIT = ConceptAuditConfig(erase_margin=ERASE_MARGIN, retain_drop=RETAIN_DROP)
+# The circumvention probe at 50 textual-inversion steps (default 150): the tests assert that it
+# and its control ran and are reported, not how much they recover (a reported limit, no verdict).
+AUDIT = ConceptAuditConfig(erase_margin=ERASE_MARGIN, retain_drop=RETAIN_DROP, ti_steps=50)
 
 
 def fingerprint(pipe) -> dict[str, str]:

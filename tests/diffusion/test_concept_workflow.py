@@ -26,7 +26,12 @@ def concept_run(tiny_world, tmp_path_factory):
     led.submit(concept_request("req-concept", "Blue"))
     kw = {"model": tiny_world["pipeline"], "data": tiny_world["data"], "out": root / "out",
           "registry": root / "registry",
-          "audit_config": ConceptAuditConfig(ti_steps=60, ti_control=False)}
+          # A short probe: this test asserts that it ran and is in the report; its strength
+          # is red_erasure's (test_text_encoder.py, with the control attack on the original).
+          "audit_config": ConceptAuditConfig(ti_steps=10, ti_control=False),
+          # "blue" fails its first audit and passes the retry (2 x max_steps, spent whole):
+          # 50 steps keep that path at half the default's 200 (100 whole pass for blue).
+          "method_config": {"max_steps": 50}}
     waiting = process_request(led, "req-concept", **kw)
     led.verify_identity("req-concept")
     res = process_request(led, "req-concept", **kw)

@@ -72,17 +72,16 @@ def test_retain_term_limits_collateral_damage(red_erasure):
 @pytest.mark.parametrize("kw", [{"objective": "esd", "learning_rate": 3e-3},
                                 {"objective": "both"}])
 def test_esd_objective_erases_too(red_erasure, tiny_world, kw):
-    from diffusion_helpers import audit_erasure
-
-    from audits.concept import ConceptAuditConfig
+    from audits.concept import ConceptAuditConfig, mean_score
 
     pipe, fset, rset = red_erasure["pipe"], red_erasure["forget"], red_erasure["retain"]
     res = get_method("text_encoder").run(model=pipe, tokenizer=None, forget=fset, retain=rset,
                                          config=TextEncoderConfig(**kw))
-    rep = audit_erasure(tiny_world, pipe, res.model, fset,
-                        ConceptAuditConfig(erase_margin=ERASE_MARGIN, ti_steps=0,
-                                           ti_control=False))
-    assert rep.scores["concept_after"] <= rep.scores["unrelated_after"] + ERASE_MARGIN
+    # the audit's two "after" scores (concept_audit's own mean_score and settings); the
+    # before, retain and probe parts of the full audit: test_concept_score_falls_to_unrelated_level
+    cfg, scorer = ConceptAuditConfig(), tiny_world["classifier"].scorer("red")
+    after = mean_score(res.model, scorer, fset.prompts, cfg)
+    assert after <= mean_score(res.model, scorer, fset.unrelated, cfg) + ERASE_MARGIN
 
 
 def test_zero_shot_runs_on_random_latents(red_erasure):
