@@ -38,19 +38,20 @@ SHARED_UNITS = {
     "tests/models/test_finetune.py": "ticket fine-tune",  # tuned, tuned_without (package)
     "tests/models/test_rewind.py": "ticket fine-tune",
 }
-# Longest first: seconds each took on 2 cores in a full run (`--durations`), after the cuts
-# noted in the README's CI section.
-UNIT_SECONDS = {"comparison": 250, "tests/workflow/test_many_workers.py": 220,
-                "tests/workflow/test_workflow.py": 190, "tests/workflow/test_model_line.py": 180,
-                "diffusion world": 170, "tests/audits/test_calibration_models.py": 165,
-                "tests/workflow/test_own_data.py": 155, "tests/notebooks/test_notebooks.py": 130,
-                "tests/workflow/test_resume.py": 110, "tests/workflow/test_sharded.py": 125,
-                "tests/workflow/test_batch.py": 120,
-                "tests/methods/test_architectures.py": 95,
-                "audit reports": 75, "tests/methods/test_unlearn_methods.py": 60,
-                "tests/models/test_distributed.py": 45, "ticket fine-tune": 50,
-                "tests/audits/test_control_cache.py": 35, "tests/audits/test_audit_cli.py": 30,
-                "tests/workflow/test_certified_workflow.py": 20}
+# Longest first: seconds each unit's tests took (setup + call, one worker's share of 2 cores)
+# in a full `.ci/run` with PostgreSQL (`--durations`), after the cuts in the README's CI section.
+UNIT_SECONDS = {"tests/workflow/test_workflow.py": 255, "comparison": 205,
+                "tests/audits/test_calibration_models.py": 200, "diffusion world": 190,
+                "tests/workflow/test_many_workers.py": 165, "tests/workflow/test_own_data.py": 165,
+                "tests/workflow/test_model_line.py": 150, "tests/workflow/test_sharded.py": 150,
+                "audit reports": 105, "tests/workflow/test_resume.py": 100,
+                "tests/audits/test_control_cache.py": 95,
+                "tests/methods/test_architectures.py": 70, "tests/workflow/test_batch.py": 65,
+                "tests/notebooks/test_notebooks.py": 65,
+                "tests/methods/test_unlearn_methods.py": 55,
+                "tests/methods/test_frontier_methods.py": 35, "ticket fine-tune": 30,
+                "tests/workflow/test_certified_workflow.py": 28,
+                "tests/audits/test_audit_cli.py": 28, "tests/models/test_distributed.py": 26}
 LONG_UNITS_FIRST = tuple(sorted(UNIT_SECONDS, key=UNIT_SECONDS.__getitem__, reverse=True))
 
 
