@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 
 @contextlib.contextmanager
 def one_thread_ctx():
@@ -17,19 +19,25 @@ def one_thread_ctx():
         torch.set_num_threads(n)
 
 
-def test_controls_are_audited_once_per_cache(tiny_pair, retrained_pair, audit_inputs,
-                                             monkeypatch):
+@pytest.fixture
+def roles(monkeypatch) -> list[str]:
+    """The role of each model ``run_audit`` measures, in order (a spy on ``audit_model``)."""
     import audits.run as R
-    from audits import AuditConfig, run_audit
 
-    roles: list[str] = []
+    seen: list[str] = []
     real = R.audit_model
 
     def spy(role, *args, **kwargs):
-        roles.append(role)
+        seen.append(role)
         return real(role, *args, **kwargs)
 
     monkeypatch.setattr(R, "audit_model", spy)
+    return seen
+
+
+def test_controls_are_audited_once_per_cache(tiny_pair, retrained_pair, audit_inputs, roles):
+    from audits import AuditConfig, run_audit
+
     cfg = AuditConfig(samples=0, bootstrap=50, relearn_steps=1, quantize=False, paraphrase=False)
     cache: dict = {}
     with one_thread_ctx():
@@ -65,23 +73,14 @@ def test_controls_are_audited_once_per_cache(tiny_pair, retrained_pair, audit_in
 
 
 def test_a_control_equal_to_the_audited_model_is_taken_from_it(tiny_pair, retrained_pair,
-                                                               audit_inputs, monkeypatch):
+                                                               audit_inputs, roles):
     """An exact retrain audited against the same recipe's retrain: the control has the audited
     model's weights bit for bit, so its measures are the audited model's (measured once), and
     they are what measuring the control gives."""
     import copy
 
-    import audits.run as R
     from audits import AuditConfig, run_audit
 
-    roles: list[str] = []
-    real = R.audit_model
-
-    def spy(role, *args, **kwargs):
-        roles.append(role)
-        return real(role, *args, **kwargs)
-
-    monkeypatch.setattr(R, "audit_model", spy)
     cfg = AuditConfig(samples=0, bootstrap=50, relearn_steps=1, quantize=False, paraphrase=False)
     twin = copy.deepcopy(retrained_pair[0])
     with one_thread_ctx():
