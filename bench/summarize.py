@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import platform
 from pathlib import Path
@@ -385,9 +386,10 @@ def render(results: Path) -> str:
         d = json.loads(path.read_text())
         section = {"compare": compare_section, "scope": scope_section, "batch": batch_section,
                    "shards": shards_section, "frontier": frontier_section,
-                   "frontier_gpt2": lambda d: frontier_section(d, "frontier_gpt2"),
                    "cost_growth": cost_growth_section,
                    "scope_scale": scope_scale_section}.get(path.stem)
+        if section is None and path.stem.startswith("frontier_"):  # e.g. frontier_gpt2
+            section = functools.partial(frontier_section, name=path.stem)
         parts.append(section(d) if section else generic_section(path.stem, d))
     return "\n\n".join(parts) + "\n"
 
