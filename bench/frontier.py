@@ -335,6 +335,9 @@ def main() -> None:
     ap.add_argument("--kinds", type=json.loads, default=None,
                     help='with --from-log: the run\'s subjects {"S0001": "worst", ...}')
     args = ap.parse_args()
+    from forget._quiet import configure_output
+
+    configure_output()  # the libraries' progress bars off: this script's own lines only
     if args.from_log:
         grid = args.settings or {m: SETTINGS[m] for m in args.methods}
         per_subject = rows_from_log(args.from_log, args.kinds, grid)
